@@ -1,0 +1,578 @@
+"""The acquisition pipeline: source -> one read -> digests + encrypted container -> seal.
+
+Order of writing: key slots, item members and packs, the encrypted manifest, then the
+seal last. The container and its custody log are written under temporary names, fsynced,
+and moved into place log first, container last: an interruption at any moment leaves no
+file at the container's path, and never a plaintext copy of the evidence anywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import shutil
+import stat
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, TypedDict
+
+import pyrage
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from evidence_kit import clock, filetype, keys
+from evidence_kit.atomic import AtomicFile, output_error
+from evidence_kit.canonical import canonical_bytes
+from evidence_kit.container import (
+    MANIFEST_MEMBER,
+    PACK_TARGET,
+    SEAL_MEMBER,
+    SMALL_ITEM_LIMIT,
+    ContainerWriter,
+)
+from evidence_kit.custody import custody_log_path, event_line, sign_event
+from evidence_kit.errors import EnvironmentFailure, OutputExists
+from evidence_kit.hashing import MultiDigest
+from evidence_kit.i18n import _
+from evidence_kit.models import (
+    AcquireResult,
+    CaseInfo,
+    CustodyEvent,
+    Instant,
+    ItemLocation,
+    ItemProblem,
+    ItemRecord,
+    ItemStatus,
+    KeySlotRecord,
+    Manifest,
+    PathName,
+    ReadError,
+    Seal,
+    SourceRecord,
+    StatRecord,
+    Summary,
+)
+from evidence_kit.naming import display_name, path_name
+from evidence_kit.progress import Progress, SilentProgress
+from evidence_kit.provenance import provenance
+from evidence_kit.sources.filesystem import (
+    FILE_FLAGS,
+    Source,
+    SourceEntry,
+    kind_of,
+    lstat_again,
+    open_readonly,
+    read_chunk,
+    read_link,
+    read_xattrs,
+    resolve_sources,
+    walk,
+)
+
+CHUNK_SIZE = 1 << 20
+SPACE_OVERHEAD_PER_ITEM = 2048
+SPACE_OVERHEAD = 16 << 20
+
+
+@dataclass(frozen=True)
+class AcquireRequest:
+    """Everything an acquisition needs; secrets live only in memory."""
+
+    sources: Sequence[Path]
+    output: Path
+    case: CaseInfo
+    hash_algorithms: tuple[str, ...] = ("sha256",)
+    recipients: Sequence[pyrage.x25519.Recipient] = ()
+    passphrase: str | None = field(default=None, repr=False)
+    signing_key: Ed25519PrivateKey | None = field(default=None, repr=False)
+    overwrite: bool = False
+    command_line: Sequence[str] = ()
+
+
+def acquire(request: AcquireRequest, progress: Progress | None = None) -> AcquireResult:
+    """Acquire ``request.sources`` into a sealed, encrypted bundle at ``request.output``."""
+    progress = progress or SilentProgress()
+    started = clock.now()
+    output = Path(os.path.abspath(request.output))
+    log_path = custody_log_path(output)
+    _check_output(output, log_path, request.overwrite)
+    sources = resolve_sources(request.sources)
+    total_items, total_bytes = _prescan(sources)
+    _check_free_space(output.parent, total_bytes + total_items * SPACE_OVERHEAD_PER_ITEM)
+    key = keys.BundleKey.generate()
+    slots = keys.make_key_slots(key, request.recipients, request.passphrase)
+    bundle_id = str(uuid.uuid4())
+    progress.start(total_items, total_bytes)
+    try:
+        with contextlib.ExitStack() as stack:
+            container_file = stack.enter_context(AtomicFile(output))
+            log_file = stack.enter_context(AtomicFile(log_path))
+            writer = ContainerWriter(container_file.file, key)
+            stack.callback(writer.abort)  # harmless once closed
+            for slot in slots:
+                writer.add_key_slot(slot)
+            walker = _ItemWalker(writer, request.hash_algorithms, progress)
+            for source in sources:
+                walker.acquire_source(source)
+            writer.finish_packs()
+            manifest = Manifest(
+                bundle_id=bundle_id,
+                case=request.case,
+                provenance=provenance(request.command_line, started, clock.now(), _config(request)),
+                hash_algorithms=list(request.hash_algorithms),
+                sources=[_source_record(s, walker) for s in sources],
+                key_slots=[
+                    KeySlotRecord(
+                        member=s.member,
+                        kind=s.kind,
+                        recipient=s.recipient,
+                        sha256=hashlib.sha256(s.data).hexdigest(),
+                    )
+                    for s in slots
+                ],
+                members=writer.members,
+                items=walker.items,
+                summary=summarise(walker.items),
+            )
+            manifest_bytes = canonical_bytes(manifest)
+            manifest_sha256 = hashlib.sha256(manifest_bytes).hexdigest()
+            writer.add_encrypted(MANIFEST_MEMBER, manifest_bytes)
+            signature = (
+                keys.sign(request.signing_key, manifest_bytes) if request.signing_key else None
+            )
+            seal = Seal(
+                bundle_id=bundle_id,
+                manifest_member=MANIFEST_MEMBER,
+                manifest_sha256=manifest_sha256,
+                signature=signature,
+            )
+            writer.add_encrypted(SEAL_MEMBER, canonical_bytes(seal))
+            writer.close()
+            container_file.sync()
+            container_sha256 = _file_sha256(container_file.file)
+            first_event = sign_event(
+                CustodyEvent(
+                    seq=0,
+                    action="acquired",
+                    time=clock.now(),
+                    actor=request.case.examiner,
+                    location=request.case.location,
+                    note=request.case.description,
+                    bundle_id=bundle_id,
+                    container_sha256=container_sha256,
+                    prev_event_sha256=None,
+                    manifest_sha256=manifest_sha256,
+                    case_number=request.case.case_number,
+                    evidence_number=request.case.evidence_number,
+                    item_count=manifest.summary.items,
+                    total_bytes=manifest.summary.bytes,
+                ),
+                request.signing_key,
+            )
+            log_file.file.write(event_line(first_event))
+            log_file.commit(overwrite=request.overwrite)
+            try:
+                container_file.commit(overwrite=request.overwrite)
+            except BaseException:
+                log_path.unlink(missing_ok=True)
+                raise
+    except OSError as error:
+        raise output_error(output, error) from None
+    finally:
+        progress.finish()
+    return AcquireResult(
+        bundle_id=bundle_id,
+        container=str(output),
+        custody_log=str(log_path),
+        container_sha256=container_sha256,
+        manifest_sha256=manifest_sha256,
+        signed=signature is not None,
+        signer_fingerprint=signature.fingerprint if signature else None,
+        summary=manifest.summary,
+        problems=[
+            ItemProblem(item=i.id, path=i.path.display, status=i.status, reason=i.reason)
+            for i in walker.items
+            if i.status != "ok"
+        ],
+        complete=all(i.status == "ok" for i in walker.items),
+    )
+
+
+# ------------------------------------------------------------------ before writing
+
+
+def _check_output(output: Path, log_path: Path, overwrite: bool) -> None:
+    if not output.parent.is_dir():
+        raise EnvironmentFailure(
+            _("the output folder {folder} does not exist").format(folder=output.parent)
+        )
+    if not os.access(output.parent, os.W_OK):
+        raise EnvironmentFailure(
+            _("cannot write to the output folder {folder}").format(folder=output.parent)
+        )
+    if overwrite:
+        return
+    for path in (output, log_path):
+        if os.path.lexists(path):
+            raise OutputExists(
+                _("{path} already exists; refusing to replace it").format(path=path),
+                hint=_("Choose another --out, or pass --overwrite to replace it."),
+            )
+
+
+def _prescan(sources: Sequence[Source]) -> tuple[int, int]:
+    """Items and bytes to come (for progress and the free-space check); reads no content."""
+    items = size = 0
+    for source in sources:
+        for entry in walk(source.index, str(source.path), source.label):
+            items += 1
+            if entry.stat is not None and stat.S_ISREG(entry.stat.st_mode):
+                size += entry.stat.st_size
+    return items, size
+
+
+def _check_free_space(folder: Path, needed: int) -> None:
+    free = shutil.disk_usage(folder).free
+    if free < needed + SPACE_OVERHEAD:
+        raise EnvironmentFailure(
+            _("not enough free space in {folder}: {free} bytes free, about {needed} needed").format(
+                folder=folder, free=free, needed=needed + SPACE_OVERHEAD
+            ),
+            hint=_("Nothing was written. Choose an output disk with more room."),
+        )
+
+
+def _config(request: AcquireRequest) -> dict[str, str]:
+    return {
+        "hash_algorithms": ",".join(request.hash_algorithms),
+        "chunk_size": str(CHUNK_SIZE),
+        "small_item_limit": str(SMALL_ITEM_LIMIT),
+        "pack_target": str(PACK_TARGET),
+        "recipients": str(len(request.recipients)),
+        "passphrase_slot": str(request.passphrase is not None).lower(),
+        "signed": str(request.signing_key is not None).lower(),
+    }
+
+
+def _source_record(source: Source, walker: _ItemWalker) -> SourceRecord:
+    return SourceRecord(
+        index=source.index,
+        label=display_name(source.label),
+        path=path_name(os.fsencode(source.path)),
+        kind=kind_of(source.stat.st_mode),
+        noatime=source.index not in walker.noatime_refused,
+    )
+
+
+def _file_sha256(fileobj: BinaryIO) -> str:
+    fileobj.seek(0)
+    digest = hashlib.sha256()
+    while chunk := fileobj.read(CHUNK_SIZE):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def summarise(items: Sequence[ItemRecord]) -> Summary:
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item.status] = counts.get(item.status, 0) + 1
+    return Summary(
+        items=len(items),
+        files=sum(1 for i in items if i.kind in ("file", "hardlink")),
+        directories=sum(1 for i in items if i.kind == "directory"),
+        symlinks=sum(1 for i in items if i.kind == "symlink"),
+        other=sum(1 for i in items if i.kind not in ("file", "hardlink", "directory", "symlink")),
+        bytes=sum(i.stored_size or 0 for i in items if i.kind == "file"),
+        status_counts=counts,
+    )
+
+
+# --------------------------------------------------------------------- the walk
+
+
+def stat_record(info: os.stat_result) -> StatRecord:
+    return StatRecord(
+        size=info.st_size,
+        mode=info.st_mode,
+        uid=info.st_uid,
+        gid=info.st_gid,
+        inode=str(info.st_ino),
+        device=str(info.st_dev),
+        nlink=info.st_nlink,
+        atime_ns=str(info.st_atime_ns),
+        mtime_ns=str(info.st_mtime_ns),
+        ctime_ns=str(info.st_ctime_ns),
+    )
+
+
+def _unchanged(before: os.stat_result, after: os.stat_result) -> bool:
+    return (
+        before.st_ino == after.st_ino
+        and before.st_dev == after.st_dev
+        and before.st_size == after.st_size
+        and before.st_mtime_ns == after.st_mtime_ns
+        and before.st_ctime_ns == after.st_ctime_ns
+    )
+
+
+class _StatFields(TypedDict):
+    id: int
+    source: int
+    path: PathName
+    size: int
+    mode: int
+    mode_text: str
+    uid: int
+    gid: int
+    inode: str
+    device: str
+    nlink: int
+    atime: Instant
+    mtime: Instant
+    ctime: Instant
+
+
+class _ItemWalker:
+    """Turns walked entries into item records, storing file content as it goes."""
+
+    def __init__(
+        self, writer: ContainerWriter, algorithms: tuple[str, ...], progress: Progress
+    ) -> None:
+        self._writer = writer
+        self._algorithms = algorithms
+        self._progress = progress
+        self._hardlinks: dict[tuple[int, int], ItemRecord] = {}
+        self.items: list[ItemRecord] = []
+        self.noatime_refused: set[int] = set()
+
+    def acquire_source(self, source: Source) -> None:
+        for entry in walk(source.index, str(source.path), source.label):
+            record = self._record(entry)
+            if record.noatime is False:
+                self.noatime_refused.add(source.index)
+            self.items.append(record)
+            self._progress.advance(items=1)
+
+    def _record(self, entry: SourceEntry) -> ItemRecord:
+        item_id = len(self.items)
+        if entry.stat is None:
+            error = entry.error
+            return ItemRecord(
+                id=item_id,
+                source=entry.source,
+                path=path_name(entry.relpath),
+                kind="unknown",
+                status="skipped",
+                reason=_("vanished before it could be examined"),
+                errno=error.errno if error else None,
+                size=0,
+                mode=0,
+                mode_text="?",
+                uid=-1,
+                gid=-1,
+                inode="0",
+                device="0",
+                nlink=0,
+                atime=clock.instant_from_ns(0),
+                mtime=clock.instant_from_ns(0),
+                ctime=clock.instant_from_ns(0),
+            )
+        info = entry.stat
+        kind = kind_of(info.st_mode)
+        common = _StatFields(
+            id=item_id,
+            source=entry.source,
+            path=path_name(entry.relpath),
+            size=info.st_size,
+            mode=info.st_mode,
+            mode_text=stat.filemode(info.st_mode),
+            uid=info.st_uid,
+            gid=info.st_gid,
+            inode=str(info.st_ino),
+            device=str(info.st_dev),
+            nlink=info.st_nlink,
+            atime=clock.instant_from_ns(info.st_atime_ns),
+            mtime=clock.instant_from_ns(info.st_mtime_ns),
+            ctime=clock.instant_from_ns(info.st_ctime_ns),
+        )
+        if kind == "directory":
+            if entry.error is not None:
+                return ItemRecord(
+                    **common,
+                    kind=kind,
+                    status="unreadable",
+                    errno=entry.error.errno,
+                    reason=_("folder could not be listed: {reason}").format(
+                        reason=entry.error.strerror
+                    ),
+                    noatime=entry.noatime,
+                )
+            return ItemRecord(
+                **common,
+                kind=kind,
+                status="ok",
+                noatime=entry.noatime,
+                xattrs=read_xattrs(entry, entry.directory_fd),
+            )
+        if kind == "symlink":
+            try:
+                target = path_name(read_link(entry))
+            except OSError as error:
+                return ItemRecord(
+                    **common,
+                    kind=kind,
+                    status="unreadable",
+                    errno=error.errno,
+                    reason=error.strerror,
+                )
+            return ItemRecord(
+                **common,
+                kind=kind,
+                status="ok",
+                symlink_target=target,
+                xattrs=read_xattrs(entry, None),
+            )
+        if kind != "file":
+            rdev = str(info.st_rdev) if kind in ("char-device", "block-device") else None
+            return ItemRecord(
+                **common, kind=kind, status="ok", rdev=rdev, xattrs=read_xattrs(entry, None)
+            )
+        if info.st_nlink > 1:
+            first = self._hardlinks.get((info.st_dev, info.st_ino))
+            if first is not None:
+                return ItemRecord(
+                    **common,
+                    kind="hardlink",
+                    status="ok",
+                    hardlink_of=first.id,
+                    digests=first.digests,
+                    location=first.location,
+                    stored_size=first.stored_size,
+                    mime_type=first.mime_type,
+                    description=first.description,
+                    xattrs=first.xattrs,
+                )
+        record = self._read_file(entry, item_id, common)
+        if info.st_nlink > 1 and record.status == "ok":
+            self._hardlinks[(info.st_dev, info.st_ino)] = record
+        return record
+
+    def _read_file(self, entry: SourceEntry, item_id: int, common: _StatFields) -> ItemRecord:
+        assert entry.stat is not None
+        try:
+            fd, noatime = open_readonly(entry.name, FILE_FLAGS, entry.dir_fd)
+        except OSError as error:
+            return ItemRecord(
+                **common,
+                kind="file",
+                status="unreadable",
+                errno=error.errno,
+                reason=_("could not be opened: {reason}").format(reason=error.strerror),
+                read_errors=[
+                    ReadError(
+                        offset=0,
+                        length=None,
+                        errno=error.errno or 0,
+                        error=error.strerror or str(error),
+                    )
+                ],
+            )
+        try:
+            return self._read_open_file(entry, item_id, common, fd, noatime)
+        finally:
+            os.close(fd)
+
+    def _read_open_file(
+        self, entry: SourceEntry, item_id: int, common: _StatFields, fd: int, noatime: bool
+    ) -> ItemRecord:
+        assert entry.stat is not None
+        before = os.fstat(fd)
+        read_at = clock.now()
+        if not stat.S_ISREG(before.st_mode):  # replaced by something else since lstat
+            return ItemRecord(
+                **common,
+                kind="file",
+                status="changed-during-read",
+                reason=_("replaced by another kind of object before it was read"),
+                stat_before=stat_record(entry.stat),
+                stat_after=stat_record(before),
+                noatime=noatime,
+            )
+        digest = MultiDigest(self._algorithms)
+        sink = self._writer.begin_item(item_id, before.st_size)
+        head = b""
+        read_errors: list[ReadError] = []
+        offset = 0
+        while True:
+            try:
+                chunk = read_chunk(fd, CHUNK_SIZE)
+            except OSError as error:
+                read_errors.append(
+                    ReadError(
+                        offset=offset,
+                        length=None,
+                        errno=error.errno or errno.EIO,
+                        error=error.strerror or str(error),
+                    )
+                )
+                break
+            if not chunk:
+                break
+            if len(head) < filetype.MAGIC_BYTES:
+                head += chunk[: filetype.MAGIC_BYTES - len(head)]
+            digest.update(chunk)
+            sink.write(chunk)
+            offset += len(chunk)
+            self._progress.advance(nbytes=len(chunk))
+        digests = digest.hexdigests()
+        location: ItemLocation = sink.finish(digests["sha256"])
+        after = os.fstat(fd)
+        path_now = lstat_again(entry)
+        mime_type, description = filetype.identify(head)
+        changed = not (
+            _unchanged(entry.stat, before)
+            and _unchanged(before, after)
+            and path_now is not None
+            and _unchanged(before, path_now)
+            and offset == before.st_size
+        )
+        status: ItemStatus = "ok"
+        reason = None
+        if read_errors:
+            status = "unreadable"
+            reason = _("read error at byte {offset}: {error}").format(
+                offset=read_errors[0].offset, error=read_errors[0].error
+            )
+        elif changed:
+            status = "changed-during-read"
+            reason = _(
+                "size, times or identity changed while it was read "
+                "({read} bytes read, {size} expected)"
+            ).format(read=offset, size=before.st_size)
+        return ItemRecord(
+            **common,
+            kind="file",
+            status=status,
+            reason=reason,
+            errno=read_errors[0].errno if read_errors else None,
+            stored_size=offset,
+            xattrs=read_xattrs(entry, fd),
+            mime_type=mime_type,
+            description=description,
+            extension_mismatch=filetype.extension_mismatch(
+                entry.relpath.rsplit(b"/", 1)[-1], mime_type
+            ),
+            digests=digests,
+            location=location,
+            read_at=read_at,
+            noatime=noatime,
+            stat_before=stat_record(before) if changed else None,
+            stat_after=stat_record(path_now or after) if changed else None,
+            read_errors=read_errors,
+        )
+
+
+__all__ = ["AcquireRequest", "acquire", "stat_record", "summarise"]

@@ -1,0 +1,103 @@
+"""Files that appear complete or not at all: temp name, fsync, rename, folder fsync."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO
+
+from evidence_kit.errors import EnvironmentFailure, OutputExists
+from evidence_kit.i18n import _
+
+
+class AtomicFile:
+    """A mode-0600 temp file beside ``final``; :meth:`commit` moves it into place.
+
+    Leaving the ``with`` block without committing (an error, Ctrl-C) removes the temp
+    file, so nothing that could pass for a complete output is ever left at ``final``.
+    """
+
+    def __init__(self, final: Path) -> None:
+        self.final = final
+        try:
+            fd, name = tempfile.mkstemp(
+                dir=final.parent, prefix=f".{final.name[:80]}.", suffix=".partial"
+            )
+        except OSError as error:
+            raise output_error(final, error) from None
+        self.temp = Path(name)
+        self.file: BinaryIO = os.fdopen(fd, "w+b")
+        self.committed = False
+
+    def __enter__(self) -> AtomicFile:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.discard()
+
+    def sync(self) -> None:
+        self.file.flush()
+        os.fsync(self.file.fileno())
+
+    def commit(self, *, overwrite: bool) -> None:
+        """fsync, then move into place; without ``overwrite`` never replaces a file."""
+        self.sync()
+        self.file.close()
+        if overwrite:
+            os.replace(self.temp, self.final)
+        else:
+            try:
+                os.link(self.temp, self.final)  # fails if final exists: no clobbering race
+            except FileExistsError:
+                raise OutputExists(_("{path} already exists").format(path=self.final)) from None
+            os.unlink(self.temp)
+        self.committed = True
+        sync_directory(self.final.parent)
+
+    def discard(self) -> None:
+        if not self.file.closed:
+            self.file.close()
+        if not self.committed:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.temp)
+
+
+def sync_directory(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def output_error(path: Path, error: OSError) -> EnvironmentFailure:
+    """An I/O error on an output location, said plainly."""
+    if error.errno == errno.ENOSPC:
+        return EnvironmentFailure(
+            _("the disk holding {path} is full").format(path=path),
+            hint=_("Nothing was left at the output path. Free space or choose another disk."),
+        )
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return EnvironmentFailure(
+            _("cannot write {path}: {reason}").format(path=path, reason=error.strerror),
+            hint=_("Choose an output folder you can write to."),
+        )
+    if error.errno == errno.ENOENT:
+        return EnvironmentFailure(
+            _("the output folder for {path} does not exist").format(path=path)
+        )
+    return EnvironmentFailure(
+        _("cannot write {path}: {reason}").format(path=path, reason=error.strerror or error)
+    )
+
+
+__all__ = ["AtomicFile", "output_error", "sync_directory"]

@@ -1,0 +1,243 @@
+"""``evidence-kit acquire SOURCE... --out B.zip``"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import tomllib
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from evidence_kit import keys
+from evidence_kit.acquire import AcquireRequest, acquire
+from evidence_kit.cli.console import emit_json, reported_errors, say, stderr
+from evidence_kit.cli.keyoptions import given_passphrase, interactive
+from evidence_kit.cli.progress import progress_for
+from evidence_kit.errors import ExitCode, UsageError
+from evidence_kit.hashing import parse_algorithms
+from evidence_kit.i18n import _
+from evidence_kit.models import AcquireResult, CaseInfo
+
+REQUIRED_FIELDS = ("case_number", "evidence_number", "examiner")
+OPTIONAL_FIELDS = ("description", "notes", "location")
+FIELD_LABELS = {
+    "case_number": "Case number",
+    "evidence_number": "Evidence number",
+    "examiner": "Examiner",
+    "description": "Description",
+    "notes": "Notes",
+    "location": "Location",
+}
+
+
+def read_case_file(path: Path) -> dict[str, str]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise UsageError(
+            _("cannot read case file {path}: {reason}").format(path=path, reason=error.strerror)
+        ) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise UsageError(
+            _("case file {path} is not valid TOML: {error}").format(path=path, error=error)
+        ) from None
+    table = data.get("case", data)
+    if not isinstance(table, dict):
+        raise UsageError(_("case file {path}: [case] must be a table").format(path=path))
+    unknown = sorted(set(table) - set(REQUIRED_FIELDS) - set(OPTIONAL_FIELDS))
+    if unknown:
+        raise UsageError(
+            _("case file {path}: unknown fields {fields}").format(
+                path=path, fields=", ".join(unknown)
+            )
+        )
+    fields = {}
+    for name, value in table.items():
+        if not isinstance(value, str):
+            raise UsageError(
+                _("case file {path}: {field} must be text").format(path=path, field=name)
+            )
+        fields[name] = value
+    return fields
+
+
+def gather_case(
+    given: dict[str, str | None], case_file: Path | None, *, unattended: bool
+) -> CaseInfo:
+    """Options over the case file; prompts for what is missing when a person is there."""
+    fields = read_case_file(case_file) if case_file else {}
+    fields.update({name: value for name, value in given.items() if value is not None})
+    missing = [name for name in REQUIRED_FIELDS if not fields.get(name, "").strip()]
+    if missing and not unattended and interactive():
+        for name in REQUIRED_FIELDS:
+            while not fields.get(name, "").strip():
+                fields[name] = typer.prompt(_(FIELD_LABELS[name]), err=True)
+        for name in OPTIONAL_FIELDS:
+            if name not in fields:
+                fields[name] = typer.prompt(_(FIELD_LABELS[name]), default="", err=True)
+        missing = []
+    if missing:
+        raise UsageError(
+            _("missing case fields: {fields}").format(
+                fields=", ".join("--" + name.replace("_", "-") for name in missing)
+            ),
+            hint=_("Give them as options or in --case-file case.toml."),
+        )
+    return CaseInfo(
+        **{name: fields.get(name, "").strip() for name in REQUIRED_FIELDS + OPTIONAL_FIELDS}
+    )
+
+
+def choose_passphrase(
+    passphrase_file: Path | None, recipients: list[object], *, unattended: bool
+) -> str | None:
+    passphrase = given_passphrase(passphrase_file)
+    if passphrase is None and not recipients and not unattended and interactive():
+        passphrase = typer.prompt(
+            _("New bundle passphrase"), hide_input=True, confirmation_prompt=True, err=True
+        )
+    if passphrase is not None:
+        keys.check_passphrase_strength(passphrase)
+    return passphrase
+
+
+def _interrupt_on_sigterm() -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def acquire_command(
+    sources: Annotated[list[Path], typer.Argument(help="files and folders to acquire")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="the bundle to write (B.zip)")],
+    case_number: Annotated[str | None, typer.Option(help="case number")] = None,
+    evidence_number: Annotated[str | None, typer.Option(help="evidence (exhibit) number")] = None,
+    examiner: Annotated[str | None, typer.Option(help="who acquires")] = None,
+    description: Annotated[str | None, typer.Option(help="what this evidence is")] = None,
+    notes: Annotated[str | None, typer.Option(help="free notes")] = None,
+    location: Annotated[str | None, typer.Option(help="where the acquisition happens")] = None,
+    case_file: Annotated[
+        Path | None, typer.Option(help="case.toml with the case fields", dir_okay=False)
+    ] = None,
+    hash: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--hash", help="extra digests besides SHA-256: sha1, md5, sha512 (comma-separated)"
+        ),
+    ] = None,
+    recipient: Annotated[
+        list[str] | None, typer.Option(help="age recipient (age1…) or a file of them; repeatable")
+    ] = None,
+    passphrase_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="file holding the bundle passphrase (or EVIDENCE_KIT_PASSPHRASE, or a prompt)",
+            dir_okay=False,
+        ),
+    ] = None,
+    sign: Annotated[
+        Path | None,
+        typer.Option(
+            help="Ed25519 private key (PKCS#8 PEM) that signs the manifest and custody event",
+            dir_okay=False,
+        ),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="replace an existing bundle at --out")] = False,
+    unattended: Annotated[
+        bool, typer.Option(help="never prompt; fail if anything is missing")
+    ] = False,
+    json: Annotated[bool, typer.Option("--json", help="print one JSON document on stdout")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Acquire files and folders into a sealed, encrypted bundle."""
+    with reported_errors():
+        algorithms = parse_algorithms(hash or [])
+        case = gather_case(
+            {
+                "case_number": case_number,
+                "evidence_number": evidence_number,
+                "examiner": examiner,
+                "description": description,
+                "notes": notes,
+                "location": location,
+            },
+            case_file,
+            unattended=unattended,
+        )
+        recipients = [r for text in recipient or [] for r in keys.parse_recipient(text)]
+        signing_key = keys.load_signing_key(sign) if sign else None
+        passphrase = choose_passphrase(passphrase_file, list(recipients), unattended=unattended)
+        request = AcquireRequest(
+            sources=sources,
+            output=out,
+            case=case,
+            hash_algorithms=algorithms,
+            recipients=recipients,
+            passphrase=passphrase,
+            signing_key=signing_key,
+            overwrite=overwrite,
+            command_line=["evidence-kit", *sys.argv[1:]],
+        )
+        _interrupt_on_sigterm()
+        result = acquire(request, progress_for(_("acquiring"), quiet=quiet or json))
+    if json:
+        emit_json(result)
+    else:
+        show_summary(result)
+    if not result.complete:
+        raise typer.Exit(int(ExitCode.INCOMPLETE_ACQUISITION))
+
+
+def show_summary(result: AcquireResult) -> None:
+    summary = result.summary
+    for problem in result.problems[:50]:
+        stderr.print(
+            Text(f"  {problem.status}: {problem.path}: {problem.reason or ''}"), style="yellow"
+        )
+    if len(result.problems) > 50:
+        say(_("  … and {n} more (see the manifest)").format(n=len(result.problems) - 50))
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_row(_("bundle"), Text(result.container))
+    table.add_row(_("custody log"), Text(result.custody_log))
+    table.add_row(_("bundle id"), result.bundle_id)
+    table.add_row(_("container SHA-256"), result.container_sha256)
+    table.add_row(
+        _("items"),
+        _("{items} ({files} files, {dirs} folders, {links} symlinks, {other} other)").format(
+            items=summary.items,
+            files=summary.files,
+            dirs=summary.directories,
+            links=summary.symlinks,
+            other=summary.other,
+        ),
+    )
+    table.add_row(_("bytes"), f"{summary.bytes:,}")
+    table.add_row(_("warnings"), str(len(result.problems)))
+    table.add_row(
+        _("signed"),
+        _("yes, by {fp}").format(fp=result.signer_fingerprint)
+        if result.signed
+        else _("NO (unsigned)"),
+    )
+    stderr.print(table)
+    if result.complete:
+        say(
+            _("Sealed. Write the bundle id and container SHA-256 on the custody form."),
+            style="green",
+        )
+    else:
+        say(
+            _("Sealed, but {n} items were not acquired cleanly (exit 3).").format(
+                n=len(result.problems)
+            ),
+            style="bold yellow",
+        )
+
+
+__all__ = ["acquire_command"]

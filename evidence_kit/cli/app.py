@@ -1,0 +1,46 @@
+"""The Typer application: the only place that prints, prompts, draws progress or exits."""
+
+from __future__ import annotations
+
+import typer
+
+from evidence_kit import __version__
+from evidence_kit.cli.acquire import acquire_command
+from evidence_kit.cli.extract import extract_command
+from evidence_kit.cli.inspect import inspect_command
+from evidence_kit.cli.verify import verify_command
+
+app = typer.Typer(
+    name="evidence-kit",
+    help="Preserve digital evidence: acquire, seal, verify and extract encrypted bundles.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.command("acquire")(acquire_command)
+app.command("verify")(verify_command)
+app.command("inspect")(inspect_command)
+app.command("extract")(extract_command)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"evidence-kit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="show the version and exit"
+    ),
+) -> None:
+    """evidence-kit"""
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

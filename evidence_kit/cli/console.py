@@ -1,0 +1,73 @@
+"""Where humans and machines get their output: Rich on stderr, one JSON document on stdout.
+
+Evidence names are hostile: they reach Rich only as :class:`rich.text.Text` (never parsed
+as markup) after :func:`evidence_kit.naming.display_name` escaped control characters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from evidence_kit.errors import EvidenceKitError, ExitCode
+from evidence_kit.i18n import _
+from evidence_kit.models import Record
+
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def say(message: str, *, style: str | None = None) -> None:
+    """A line for a person, on stderr; ``message`` is plain text, never markup."""
+    stderr.print(escape(message), style=style)
+
+
+def emit_json(record: Record) -> None:
+    """The one JSON document a ``--json`` run prints, on stdout."""
+    sys.stdout.write(record.model_dump_json(indent=2) + "\n")
+    sys.stdout.flush()
+
+
+@contextlib.contextmanager
+def reported_errors() -> Iterator[None]:
+    """Turn evidence-kit errors into a message and an exit code; never a traceback."""
+    try:
+        yield
+    except EvidenceKitError as error:
+        say(_("error: {message}").format(message=error.message), style="bold red")
+        if error.hint:
+            say(error.hint)
+        raise typer.Exit(int(error.exit_code)) from None
+    except KeyboardInterrupt:
+        say(_("interrupted: nothing was left at the output path"), style="bold red")
+        raise typer.Exit(130) from None
+    except MemoryError:
+        say(_("error: out of memory"), style="bold red")
+        raise typer.Exit(int(ExitCode.ENVIRONMENT)) from None
+    except OSError as error:
+        say(
+            _("error: {reason}: {path}").format(
+                reason=error.strerror or error, path=error.filename or ""
+            ),
+            style="bold red",
+        )
+        raise typer.Exit(int(ExitCode.ENVIRONMENT)) from None
+    except Exception as error:  # a bug: say so plainly, keep the traceback for developers
+        if os.environ.get("EVIDENCE_KIT_DEBUG"):
+            raise
+        say(
+            _("internal error ({kind}): {message}").format(
+                kind=type(error).__name__, message=error
+            ),
+            style="bold red",
+        )
+        say(_("This is a bug in evidence-kit; set EVIDENCE_KIT_DEBUG=1 to see details."))
+        raise typer.Exit(int(ExitCode.ENVIRONMENT)) from None
+
+
+__all__ = ["emit_json", "reported_errors", "say", "stderr"]

@@ -1,0 +1,63 @@
+"""``evidence-kit extract B.zip --out DIR``"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from evidence_kit.cli.console import emit_json, reported_errors, say, stderr
+from evidence_kit.cli.keyoptions import (
+    IdentityOption,
+    PassphraseFileOption,
+    TrustOption,
+    key_material,
+    trusted_keys,
+)
+from evidence_kit.cli.progress import progress_for
+from evidence_kit.errors import ExitCode
+from evidence_kit.extract import ExtractRequest, extract_bundle
+from evidence_kit.i18n import _
+
+
+def extract_command(
+    bundle: Annotated[Path, typer.Argument(help="the container (B.zip)")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="destination folder (created if absent)")
+    ],
+    identity: Annotated[list[Path] | None, IdentityOption] = None,
+    passphrase_file: Annotated[Path | None, PassphraseFileOption] = None,
+    trust: Annotated[list[Path] | None, TrustOption] = None,
+    json: Annotated[bool, typer.Option("--json", help="print one JSON document on stdout")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Write the evidence out, verified item by item, confined to DIR."""
+    with reported_errors():
+        request = ExtractRequest(
+            container=bundle,
+            destination=out,
+            key=key_material(identity, passphrase_file, prompt=True),
+            trusted=trusted_keys(trust),
+        )
+        result = extract_bundle(request, progress_for(_("extracting"), quiet=quiet or json))
+    if json:
+        emit_json(result)
+    else:
+        for finding in result.findings:
+            stderr.print(
+                Text(f"  {finding.code}: {finding.subject}: {finding.message}"), style="red"
+            )
+        say(
+            _("{n} files ({bytes} bytes) written to {out}").format(
+                n=result.written, bytes=result.bytes_written, out=out
+            ),
+            style="green" if result.complete else "yellow",
+        )
+    if not result.complete:
+        tampered = any(f.code.startswith(("item-", "member-", "pack-")) for f in result.findings)
+        raise typer.Exit(int(ExitCode.VERIFICATION_FAILED if tampered else ExitCode.ENVIRONMENT))
+
+
+__all__ = ["extract_command"]

@@ -1,0 +1,127 @@
+"""``evidence-kit inspect B.zip``"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from evidence_kit.cli.console import emit_json, reported_errors, say, stderr
+from evidence_kit.cli.keyoptions import (
+    IdentityOption,
+    PassphraseFileOption,
+    TrustOption,
+    key_material,
+    trusted_keys,
+)
+from evidence_kit.i18n import _
+from evidence_kit.inspection import InspectRequest, inspect_bundle
+from evidence_kit.models import InspectResult
+
+
+def inspect_command(
+    bundle: Annotated[Path, typer.Argument(help="the container (B.zip)")],
+    identity: Annotated[list[Path] | None, IdentityOption] = None,
+    passphrase_file: Annotated[Path | None, PassphraseFileOption] = None,
+    trust: Annotated[list[Path] | None, TrustOption] = None,
+    json: Annotated[bool, typer.Option("--json", help="print one JSON document on stdout")] = False,
+) -> None:
+    """Show case fields, provenance, counts, custody; with a key, the item table."""
+    with reported_errors():
+        result = inspect_bundle(
+            InspectRequest(
+                container=bundle,
+                key=key_material(identity, passphrase_file),
+                trusted=trusted_keys(trust),
+            )
+        )
+    if json:
+        emit_json(result)
+    else:
+        show(result)
+
+
+def show(result: InspectResult) -> None:
+    facts = Table(show_header=False, box=None)
+    facts.add_row(_("container"), Text(result.container))
+    facts.add_row(_("container SHA-256"), result.container_sha256)
+    facts.add_row(_("size"), f"{result.container_size:,}")
+    facts.add_row(_("bundle id"), Text(result.bundle_id or "?"))
+    facts.add_row(_("key slots"), Text(", ".join(result.key_slots)))
+    first = result.custody_first_event
+    if first is not None:
+        facts.add_row(_("case / evidence"), Text(f"{first.case_number} / {first.evidence_number}"))
+        facts.add_row(
+            _("acquired"),
+            Text(f"{first.time.utc} ({first.time.clock_source} clock) by {first.actor}"),
+        )
+    if result.custody is not None:
+        facts.add_row(
+            _("custody"),
+            Text(
+                _("{n} events ({signed} signed): {actions}").format(
+                    n=result.custody.events,
+                    signed=result.custody.signed_events,
+                    actions=", ".join(result.custody.actions),
+                )
+            ),
+        )
+        facts.add_row(_("custody head"), Text(result.custody.head_sha256 or ""))
+    else:
+        facts.add_row(_("custody"), Text(_("no custody log found or it is unreadable")))
+    if result.case is not None:
+        for label, value in result.case.model_dump().items():
+            facts.add_row(Text(label.replace("_", " ")), Text(value))
+    if result.provenance is not None:
+        provenance = result.provenance
+        facts.add_row(_("tool"), Text(f"{provenance.tool.name} {provenance.tool.version}"))
+        facts.add_row(_("host / user"), Text(f"{provenance.host} / {provenance.user}"))
+        facts.add_row(_("started"), Text(str(provenance.started.utc)))
+        facts.add_row(_("finished"), Text(str(provenance.finished.utc)))
+    if result.summary is not None:
+        summary = result.summary
+        facts.add_row(
+            _("items"),
+            Text(
+                _("{items} ({files} files, {dirs} folders), {bytes} bytes").format(
+                    items=summary.items,
+                    files=summary.files,
+                    dirs=summary.directories,
+                    bytes=summary.bytes,
+                )
+            ),
+        )
+        facts.add_row(
+            _("seal"),
+            Text(
+                result.seal
+                + (f" ({result.signer_fingerprint})" if result.signer_fingerprint else "")
+            ),
+        )
+    stderr.print(facts)
+    if not result.decrypted:
+        say(_("Give --identity or --passphrase-file to see the case details and items."))
+        return
+    items = Table(show_header=True, header_style="bold", box=None)
+    for column in (_("id"), _("kind"), _("status"), _("size"), _("type"), _("SHA-256"), _("path")):
+        items.add_column(column, overflow="fold")
+    for item in result.items:
+        kind = item.mime_type or ""
+        if item.extension_mismatch:
+            kind += _(" (extension lies)")
+        items.add_row(
+            str(item.id),
+            item.kind,
+            item.status,
+            f"{item.size:,}",
+            Text(kind),
+            (item.sha256 or "")[:16],
+            Text(item.path),
+        )
+    stderr.print(items)
+
+
+__all__ = ["inspect_command"]

@@ -1,0 +1,60 @@
+"""The tqdm adapter for :class:`evidence_kit.progress.Progress`: bytes and items, on stderr."""
+
+from __future__ import annotations
+
+import sys
+from typing import NoReturn
+
+from tqdm import tqdm
+
+from evidence_kit.i18n import _
+from evidence_kit.progress import Progress, SilentProgress
+
+
+class TqdmProgress:
+    def __init__(self, description: str) -> None:
+        self._description = description
+        self._bar: tqdm[NoReturn] | None = None
+        self._items = 0
+        self._total_items = 0
+
+    def start(self, total_items: int, total_bytes: int) -> None:
+        self._total_items = total_items
+        self._bar = tqdm(
+            total=total_bytes,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc=self._description,
+            file=sys.stderr,
+            dynamic_ncols=True,
+            leave=False,
+        )
+
+    def advance(self, items: int = 0, nbytes: int = 0) -> None:
+        if self._bar is None:
+            return
+        if items:
+            self._items += items
+            if self._total_items:
+                self._bar.set_postfix_str(
+                    _("{done}/{total} items").format(done=self._items, total=self._total_items),
+                    refresh=False,
+                )
+        if nbytes:
+            self._bar.update(nbytes)
+
+    def finish(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def progress_for(description: str, *, quiet: bool) -> Progress:
+    """A bar when a person watches stderr; silence otherwise."""
+    if quiet or not sys.stderr.isatty():
+        return SilentProgress()
+    return TqdmProgress(description)
+
+
+__all__ = ["TqdmProgress", "progress_for"]

@@ -1,0 +1,124 @@
+"""``evidence-kit verify B.zip``"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from evidence_kit.cli.console import emit_json, reported_errors, say, stderr
+from evidence_kit.cli.keyoptions import (
+    IdentityOption,
+    PassphraseFileOption,
+    TrustOption,
+    key_material,
+    trusted_keys,
+)
+from evidence_kit.cli.progress import progress_for
+from evidence_kit.errors import ExitCode
+from evidence_kit.i18n import _
+from evidence_kit.models import VerificationReport
+from evidence_kit.verify import VerifyRequest, verify_bundle
+
+MAX_FINDINGS_SHOWN = 200
+
+
+def verify_command(
+    bundle: Annotated[
+        Path, typer.Argument(help="the container (B.zip); its custody log is found beside it")
+    ],
+    identity: Annotated[list[Path] | None, IdentityOption] = None,
+    passphrase_file: Annotated[Path | None, PassphraseFileOption] = None,
+    trust: Annotated[list[Path] | None, TrustOption] = None,
+    against: Annotated[
+        list[Path] | None, typer.Option(help="re-read the original source and compare; repeatable")
+    ] = None,
+    json: Annotated[bool, typer.Option("--json", help="print one JSON document on stdout")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Check a bundle: without a key its seal and custody; with a key every byte."""
+    with reported_errors():
+        request = VerifyRequest(
+            container=bundle,
+            key=key_material(identity, passphrase_file),
+            trusted=trusted_keys(trust),
+            against=against or [],
+        )
+        report = verify_bundle(request, progress_for(_("verifying"), quiet=quiet or json))
+    if json:
+        emit_json(report)
+    else:
+        show_report(report)
+    if report.verdict != "verified":
+        raise typer.Exit(int(ExitCode.VERIFICATION_FAILED))
+
+
+def show_report(report: VerificationReport) -> None:
+    checks = Table(title=None, show_header=True, header_style="bold", box=None)
+    checks.add_column(_("check"))
+    checks.add_column(_("result"))
+    checks.add_column(_("detail"), overflow="fold")
+    colours = {"pass": "green", "fail": "bold red", "skipped": "yellow"}
+    for check in report.checks:
+        checks.add_row(
+            Text(check.name), Text(check.status, style=colours[check.status]), Text(check.detail)
+        )
+    stderr.print(checks)
+    if report.findings:
+        findings = Table(show_header=True, header_style="bold", box=None)
+        findings.add_column(_("severity"))
+        findings.add_column(_("reason"))
+        findings.add_column(_("item"), overflow="fold")
+        findings.add_column(_("what"), overflow="fold")
+        for finding in report.findings[:MAX_FINDINGS_SHOWN]:
+            detail = finding.message
+            if finding.expected is not None or finding.actual is not None:
+                detail += _(" (expected {expected}, found {actual})").format(
+                    expected=finding.expected, actual=finding.actual
+                )
+            findings.add_row(
+                Text(finding.severity), Text(finding.code), Text(finding.subject), Text(detail)
+            )
+        stderr.print(findings)
+        if len(report.findings) > MAX_FINDINGS_SHOWN:
+            say(
+                _("… {n} more findings: use --json for all").format(
+                    n=len(report.findings) - MAX_FINDINGS_SHOWN
+                )
+            )
+    if report.custody is not None:
+        say(
+            _("custody log head: {head} ({n} events)").format(
+                head=report.custody.head_sha256, n=report.custody.events
+            )
+        )
+    seal = {
+        "signed": _("signed by {fp}").format(fp=report.signer_fingerprint),
+        "unsigned": _("sealed but UNSIGNED"),
+        "unsealed": _("UNSEALED"),
+        "not-checked": _("seal not checked (no key)"),
+    }[report.seal]
+    if report.verdict == "verified" and report.contents_checked:
+        say(
+            _("VERIFIED: {items} items, {bytes} bytes, every digest matches; {seal}.").format(
+                items=report.items_checked, bytes=report.bytes_checked, seal=seal
+            ),
+            style="bold green",
+        )
+    elif report.verdict == "verified":
+        say(
+            _(
+                "CONTAINER INTACT: its SHA-256 matches the custody log. Contents were NOT checked "
+                "(give --identity or --passphrase-file)."
+            ),
+            style="bold yellow",
+        )
+    else:
+        errors = sum(1 for f in report.findings if f.severity == "error")
+        say(_("FAILED: {n} problems found; {seal}.").format(n=errors, seal=seal), style="bold red")
+
+
+__all__ = ["verify_command"]

@@ -1,0 +1,609 @@
+"""The AES zip container: writing members, and reading the layout back strictly.
+
+Writing goes through pyzipper (WinZip AES-256, stored, constant member times). Small
+items are *packed*: many share one encrypted member holding a stored inner zip whose
+member names are item ids; large items get a member of their own.
+
+pyzipper's own reading is not an integrity check (names, sizes, methods and the directory
+are not authenticated), so :func:`read_layout` parses the zip structure itself and
+refuses anything this writer would not have produced: a prefix, gaps, overlaps,
+trailing bytes, comments, data descriptors, duplicate names, headers that disagree,
+unencrypted members other than key slots, AES other than AE-2/256-bit/stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import struct
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, BinaryIO
+
+import pyzipper
+from pyzipper.zipfile_aes import AESZipInfo
+
+from evidence_kit.i18n import _
+from evidence_kit.keys import BundleKey, KeySlot
+from evidence_kit.models import ItemLocation, MemberRecord
+
+MANIFEST_MEMBER = "manifest.json"
+SEAL_MEMBER = "seal.json"
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+AES_OVERHEAD = 16 + 2 + 10  # salt (AES-256), password verifier, HMAC-SHA1-80
+SMALL_ITEM_LIMIT = 1 << 20  # items up to this size are packed
+PACK_TARGET = 8 << 20  # a pack is sealed into its member once it reaches this size
+MAX_PACK_SIZE = 64 << 20  # verification refuses to buffer a pack larger than this
+ZIP64_THRESHOLD = 1 << 30  # members expected above this size are written as ZIP64
+
+MEMBER_NAME = re.compile(
+    r"^(keyslots/\d{2}-(x25519|scrypt)\.age|item/\d{6,}|pack/\d{6,}|manifest\.json|seal\.json)$"
+)
+
+
+def _member_info(name: str, size: int = 0) -> AESZipInfo:
+    info = AESZipInfo(name, date_time=ZIP_EPOCH)
+    info.compress_type = pyzipper.ZIP_STORED
+    info.external_attr = 0o600 << 16
+    info.file_size = size
+    return info
+
+
+class ContainerWriter:
+    """Writes one container to an open, seekable, empty binary file."""
+
+    def __init__(self, fileobj: BinaryIO, key: BundleKey) -> None:
+        self._zip = pyzipper.AESZipFile(
+            fileobj, "w", compression=pyzipper.ZIP_STORED, allowZip64=True
+        )
+        self._key = key
+        self._members: list[MemberRecord] = []
+        self._next_item_member = 1
+        self._next_pack_member = 1
+        self._pack: _Pack | None = None
+
+    # -- members ---------------------------------------------------------------------
+
+    def add_key_slot(self, slot: KeySlot) -> None:
+        """Key slots are stored unencrypted: they are age-encrypted already."""
+        self._zip.encryption = None
+        self._zip.writestr(_member_info(slot.member, len(slot.data)), slot.data)
+
+    def add_encrypted(self, name: str, data: bytes) -> None:
+        with self._open_encrypted(name, len(data)) as member:
+            member.write(data)
+
+    def _open_encrypted(self, name: str, size_hint: int) -> IO[bytes]:
+        self._zip.encryption = pyzipper.WZ_AES
+        self._zip.setpassword(self._key.password)
+        # AE-2 always: no CRC of the plaintext in the clear headers.
+        self._zip.encryption_kwargs = {"nbits": 256, "force_wz_aes_version": 2}
+        info = _member_info(name, size_hint)
+        stream: IO[bytes] = self._zip.open(info, "w", force_zip64=size_hint > ZIP64_THRESHOLD)
+        return stream
+
+    def begin_item(self, item_id: int, size_hint: int) -> ItemSink:
+        """A sink for one item's bytes; it decides between a pack and its own member."""
+        return ItemSink(self, item_id, size_hint)
+
+    @property
+    def members(self) -> list[MemberRecord]:
+        return list(self._members)
+
+    def finish_packs(self) -> None:
+        if self._pack is not None and self._pack.count:
+            self._seal_pack()
+        self._pack = None
+
+    def close(self) -> None:
+        self.finish_packs()
+        self._zip.close()
+
+    def abort(self) -> None:
+        """Drop the zip without writing its directory (the caller discards the file).
+
+        pyzipper would otherwise finish a valid-looking zip when collected.
+        """
+        self._zip._writing = False
+        self._zip.fp = None
+
+    # -- internals used by ItemSink --------------------------------------------------
+
+    def _new_item_member(self, size_hint: int) -> tuple[str, IO[bytes]]:
+        name = f"item/{self._next_item_member:06d}"
+        self._next_item_member += 1
+        return name, self._open_encrypted(name, size_hint)
+
+    def _record_member(self, name: str, role: str, size: int, sha256: str) -> None:
+        self._members.append(MemberRecord(name=name, role=role, size=size, sha256=sha256))  # type: ignore[arg-type]
+
+    def _add_to_pack(self, item_id: int, data: bytes) -> ItemLocation:
+        if self._pack is None:
+            self._pack = _Pack(f"pack/{self._next_pack_member:06d}")
+            self._next_pack_member += 1
+        location = self._pack.add(item_id, data)
+        if self._pack.size >= PACK_TARGET:
+            self._seal_pack()
+        return location
+
+    def _seal_pack(self) -> None:
+        assert self._pack is not None
+        data = self._pack.finish()
+        self.add_encrypted(self._pack.name, data)
+        self._record_member(self._pack.name, "pack", len(data), hashlib.sha256(data).hexdigest())
+        self._pack = None
+
+
+class _Pack:
+    """A stored inner zip of small items, named by item id, with constant times."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._buffer = io.BytesIO()
+        self._zip = zipfile.ZipFile(self._buffer, "w", compression=zipfile.ZIP_STORED)
+        self.count = 0
+
+    @property
+    def size(self) -> int:
+        return self._buffer.tell()
+
+    def add(self, item_id: int, data: bytes) -> ItemLocation:
+        inner = inner_name(item_id)
+        info = zipfile.ZipInfo(inner, date_time=ZIP_EPOCH)
+        info.external_attr = 0o600 << 16
+        self._zip.writestr(info, data)
+        self.count += 1
+        return ItemLocation(member=self.name, inner=inner)
+
+    def finish(self) -> bytes:
+        self._zip.close()
+        return self._buffer.getvalue()
+
+
+def inner_name(item_id: int) -> str:
+    return f"{item_id:08d}"
+
+
+class ItemSink:
+    """Receives one item's bytes: buffered while small, spilled to its own member if not."""
+
+    def __init__(self, writer: ContainerWriter, item_id: int, size_hint: int) -> None:
+        self._writer = writer
+        self._item_id = item_id
+        self._buffer: bytearray | None = bytearray() if size_hint <= SMALL_ITEM_LIMIT else None
+        self._member_name: str | None = None
+        self._stream: IO[bytes] | None = None
+        self._size_hint = size_hint
+        self.size = 0
+        if self._buffer is None:
+            self._member_name, self._stream = writer._new_item_member(size_hint)
+
+    def write(self, data: bytes | memoryview) -> None:
+        self.size += len(data)
+        if self._buffer is not None:
+            self._buffer += data
+            if len(self._buffer) > SMALL_ITEM_LIMIT:  # grew while read: give it a member
+                self._member_name, self._stream = self._writer._new_item_member(
+                    max(self._size_hint, len(self._buffer))
+                )
+                self._stream.write(bytes(self._buffer))
+                self._buffer = None
+        else:
+            assert self._stream is not None
+            self._stream.write(data)
+
+    def finish(self, sha256: str) -> ItemLocation:
+        """Close the item; ``sha256`` is the digest of every byte written."""
+        if self._buffer is not None:
+            return self._writer._add_to_pack(self._item_id, bytes(self._buffer))
+        assert self._stream is not None and self._member_name is not None
+        self._stream.close()
+        self._writer._record_member(self._member_name, "item", self.size, sha256)
+        return ItemLocation(member=self._member_name)
+
+
+# ----------------------------------------------------------------- strict read-back
+
+_LOCAL = struct.Struct("<4sHHHHHIIIHH")
+_CENTRAL = struct.Struct("<4sHHHHHHIIIHHHHHII")
+_EOCD = struct.Struct("<4sHHHHIIH")
+_ZIP64_EOCD = struct.Struct("<4sQHHIIQQQQ")
+_ZIP64_LOCATOR = struct.Struct("<4sIQI")
+_AES_EXTRA_ID = 0x9901
+_ZIP64_EXTRA_ID = 0x0001
+_FLAG_ENCRYPTED = 0x1
+_FLAG_DATA_DESCRIPTOR = 0x8
+_FLAG_UTF8 = 0x800
+METHOD_STORED = 0
+METHOD_AES = 99
+
+
+@dataclass(frozen=True)
+class LayoutProblem:
+    code: str
+    subject: str
+    message: str
+
+
+@dataclass(frozen=True)
+class MemberEntry:
+    name: str
+    header_offset: int
+    data_offset: int
+    compressed_size: int
+    size: int
+    encrypted: bool
+    crc: int
+
+
+@dataclass
+class Layout:
+    size: int
+    entries: list[MemberEntry] = field(default_factory=list)
+    problems: list[LayoutProblem] = field(default_factory=list)
+
+    @property
+    def readable(self) -> bool:
+        """The directory could be parsed (members can be looked up by name)."""
+        return not any(p.code in _FATAL for p in self.problems)
+
+    def entry(self, name: str) -> MemberEntry | None:
+        for entry in self.entries:
+            if entry.name == name:
+                return entry
+        return None
+
+    @property
+    def key_slot_entries(self) -> list[MemberEntry]:
+        return [e for e in self.entries if e.name.startswith("keyslots/")]
+
+
+_FATAL = {"not-a-zip", "zip-directory-malformed", "zip-truncated"}
+
+
+def _extras(data: bytes) -> dict[int, bytes] | None:
+    found: dict[int, bytes] = {}
+    pos = 0
+    while pos < len(data):
+        if pos + 4 > len(data):
+            return None
+        ident, length = struct.unpack_from("<HH", data, pos)
+        body = data[pos + 4 : pos + 4 + length]
+        if len(body) != length or ident in found:
+            return None
+        found[ident] = body
+        pos += 4 + length
+    return found
+
+
+def read_layout(fp: BinaryIO) -> Layout:
+    """Parse and check the zip structure of ``fp`` without decrypting anything."""
+    fp.seek(0, io.SEEK_END)
+    size = fp.tell()
+    layout = Layout(size=size)
+    problem = layout.problems.append
+
+    def fail(code: str, message: str, subject: str = "container") -> Layout:
+        problem(LayoutProblem(code, subject, message))
+        return layout
+
+    if size < _EOCD.size:
+        return fail("not-a-zip", _("too short to be a zip file"))
+    fp.seek(0)
+    if fp.read(4) != b"PK\x03\x04":
+        fp.seek(size - _EOCD.size)
+        if fp.read(4) == b"PK\x05\x06":
+            problem(LayoutProblem("zip-prefix", "container", _("bytes before the first member")))
+        else:
+            return fail("not-a-zip", _("not a zip file (no zip signature at the start or end)"))
+    fp.seek(size - _EOCD.size)
+    eocd_raw = fp.read(_EOCD.size)
+    sig, disk, cd_disk, n_disk, n_total, cd_size, cd_offset, comment_len = _EOCD.unpack(eocd_raw)
+    if sig != b"PK\x05\x06":
+        tail_pos = _find_eocd(fp, size)
+        if tail_pos is None:
+            return fail("zip-truncated", _("no end-of-central-directory record: truncated?"))
+        problem(LayoutProblem("zip-trailing-bytes", "container", _("bytes after the end record")))
+        return fail("zip-directory-malformed", _("the end record is not at the end of the file"))
+    if comment_len:
+        problem(LayoutProblem("zip-comment", "container", _("the zip has a comment")))
+    eocd_offset = size - _EOCD.size
+    if disk or cd_disk or n_disk != n_total:
+        problem(LayoutProblem("zip-multidisk", "container", _("multi-disk fields are set")))
+    directory_end = eocd_offset
+    if cd_offset == 0xFFFFFFFF or n_total == 0xFFFF or cd_size == 0xFFFFFFFF:
+        locator_offset = eocd_offset - _ZIP64_LOCATOR.size
+        if locator_offset < 0:
+            return fail("zip-directory-malformed", _("ZIP64 locator missing"))
+        fp.seek(locator_offset)
+        lsig, _disk, z64_offset, _disks = _ZIP64_LOCATOR.unpack(fp.read(_ZIP64_LOCATOR.size))
+        if lsig != b"PK\x06\x07" or z64_offset + _ZIP64_EOCD.size != locator_offset:
+            return fail("zip-directory-malformed", _("ZIP64 locator malformed"))
+        fp.seek(z64_offset)
+        z64 = _ZIP64_EOCD.unpack(fp.read(_ZIP64_EOCD.size))
+        if z64[0] != b"PK\x06\x06" or z64[1] != _ZIP64_EOCD.size - 12:
+            return fail("zip-directory-malformed", _("ZIP64 end record malformed"))
+        n_total, cd_size, cd_offset = z64[7], z64[8], z64[9]
+        directory_end = z64_offset
+    if cd_offset + cd_size != directory_end:
+        return fail(
+            "zip-directory-malformed", _("central directory does not end at the end record")
+        )
+    fp.seek(cd_offset)
+    directory = fp.read(cd_size)
+    if len(directory) != cd_size:
+        return fail("zip-truncated", _("central directory cut short"))
+    centrals = _parse_central(directory, n_total, layout)
+    if centrals is None:
+        return layout
+    names: set[str] = set()
+    expected_offset = 0
+    for central in centrals:
+        name = central.name
+        if name in names:
+            problem(LayoutProblem("zip-duplicate-name", name, _("member name appears twice")))
+        names.add(name)
+        if not MEMBER_NAME.match(name):
+            problem(
+                LayoutProblem("zip-unexpected-member-name", name, _("not a name this format uses"))
+            )
+        if central.header_offset != expected_offset:
+            code = "zip-overlap" if central.header_offset < expected_offset else "zip-gap"
+            problem(LayoutProblem(code, name, _("member does not start where the previous ended")))
+        entry = _check_local(fp, central, layout)
+        if entry is None:
+            return layout
+        layout.entries.append(entry)
+        expected_offset = entry.data_offset + entry.compressed_size
+    if expected_offset != cd_offset:
+        code = "zip-overlap" if expected_offset > cd_offset else "zip-gap"
+        problem(
+            LayoutProblem(code, "container", _("members do not end where the directory starts"))
+        )
+    return layout
+
+
+def _find_eocd(fp: BinaryIO, size: int) -> int | None:
+    window = min(size, 65_557 + 4096)
+    fp.seek(size - window)
+    tail = fp.read(window)
+    pos = tail.rfind(b"PK\x05\x06")
+    return None if pos < 0 else size - window + pos
+
+
+@dataclass(frozen=True)
+class _Central:
+    name: str
+    raw_name: bytes
+    flags: int
+    method: int
+    crc: int
+    compressed_size: int
+    size: int
+    header_offset: int
+    aes: bytes | None
+    dostime: int
+    dosdate: int
+
+
+def _parse_central(directory: bytes, count: int, layout: Layout) -> list[_Central] | None:
+    result: list[_Central] = []
+    pos = 0
+    for _index in range(count):
+        if pos + _CENTRAL.size > len(directory):
+            layout.problems.append(
+                LayoutProblem(
+                    "zip-directory-malformed", "container", _("central directory cut short")
+                )
+            )
+            return None
+        fields = _CENTRAL.unpack_from(directory, pos)
+        (
+            sig,
+            _made,
+            _needed,
+            flags,
+            method,
+            dostime,
+            dosdate,
+            crc,
+            csize,
+            usize,
+            name_len,
+            extra_len,
+            comment_len,
+            disk_start,
+            _iattr,
+            _eattr,
+            offset,
+        ) = fields
+        if sig != b"PK\x01\x02":
+            layout.problems.append(
+                LayoutProblem("zip-directory-malformed", "container", _("bad central header"))
+            )
+            return None
+        start = pos + _CENTRAL.size
+        raw_name = directory[start : start + name_len]
+        extra = directory[start + name_len : start + name_len + extra_len]
+        pos = start + name_len + extra_len + comment_len
+        name = raw_name.decode("utf-8", errors="replace")
+        if comment_len or disk_start:
+            layout.problems.append(LayoutProblem("zip-comment", name, _("member comment or disk")))
+        extras = _extras(extra)
+        if extras is None:
+            layout.problems.append(LayoutProblem("zip-extra-malformed", name, _("bad extra field")))
+            return None
+        if _ZIP64_EXTRA_ID in extras:
+            usize, csize, offset = _apply_zip64(extras[_ZIP64_EXTRA_ID], usize, csize, offset)
+        result.append(
+            _Central(
+                name,
+                raw_name,
+                flags,
+                method,
+                crc,
+                csize,
+                usize,
+                offset,
+                extras.get(_AES_EXTRA_ID),
+                dostime,
+                dosdate,
+            )
+        )
+    if pos != len(directory):
+        layout.problems.append(
+            LayoutProblem("zip-directory-malformed", "container", _("bytes left in the directory"))
+        )
+        return None
+    return result
+
+
+def _apply_zip64(extra: bytes, usize: int, csize: int, offset: int) -> tuple[int, int, int]:
+    values = list(struct.unpack_from(f"<{len(extra) // 8}Q", extra))
+    if usize == 0xFFFFFFFF and values:
+        usize = values.pop(0)
+    if csize == 0xFFFFFFFF and values:
+        csize = values.pop(0)
+    if offset == 0xFFFFFFFF and values:
+        offset = values.pop(0)
+    return usize, csize, offset
+
+
+def _check_local(fp: BinaryIO, central: _Central, layout: Layout) -> MemberEntry | None:
+    name = central.name
+
+    def problem(code: str, message: str) -> None:
+        layout.problems.append(LayoutProblem(code, name, message))
+
+    fp.seek(central.header_offset)
+    raw = fp.read(_LOCAL.size)
+    if len(raw) != _LOCAL.size or raw[:4] != b"PK\x03\x04":
+        problem("zip-local-header-mismatch", _("no local header where the directory points"))
+        return None
+    (_sig, _needed, flags, method, dostime, dosdate, crc, csize, usize, name_len, extra_len) = (
+        _LOCAL.unpack(raw)
+    )
+    raw_name = fp.read(name_len)
+    extras = _extras(fp.read(extra_len))
+    if extras is None:
+        problem("zip-extra-malformed", _("bad local extra field"))
+        return None
+    if _ZIP64_EXTRA_ID in extras:
+        local64 = struct.unpack_from(
+            f"<{len(extras[_ZIP64_EXTRA_ID]) // 8}Q", extras[_ZIP64_EXTRA_ID]
+        )
+        if usize == 0xFFFFFFFF and len(local64) >= 1:
+            usize = local64[0]
+        if csize == 0xFFFFFFFF and len(local64) >= 2:
+            csize = local64[1]
+    data_offset = central.header_offset + _LOCAL.size + name_len + extra_len
+    if (
+        raw_name != central.raw_name
+        or flags != central.flags
+        or method != central.method
+        or crc != central.crc
+        or csize != central.compressed_size
+        or usize != central.size
+        or extras.get(_AES_EXTRA_ID) != central.aes
+        or (dostime, dosdate) != (central.dostime, central.dosdate)
+    ):
+        problem("zip-local-header-mismatch", _("local and central headers disagree"))
+    if flags & _FLAG_DATA_DESCRIPTOR:
+        problem("zip-data-descriptor", _("member uses a data descriptor"))
+    if flags & ~(_FLAG_ENCRYPTED | _FLAG_DATA_DESCRIPTOR | _FLAG_UTF8):
+        problem("zip-flags", _("unexpected general-purpose flags"))
+    encrypted = bool(flags & _FLAG_ENCRYPTED)
+    if name.startswith("keyslots/"):
+        if encrypted or method != METHOD_STORED or csize != usize:
+            problem("zip-key-slot-form", _("key slot is not a plain stored member"))
+    elif not encrypted or method != METHOD_AES:
+        problem("zip-plaintext-member", _("member is not WinZip AES encrypted"))
+    else:
+        aes = central.aes
+        if aes is None or len(aes) != 7:
+            problem("zip-aes-extra", _("AES extra field (0x9901) missing or malformed"))
+        else:
+            version, vendor, strength, actual = struct.unpack("<H2sBH", aes)
+            if version != 2 or vendor != b"AE" or strength != 3 or actual != METHOD_STORED:
+                problem("zip-aes-parameters", _("not AE-2, AES-256, stored"))
+        if csize != usize + AES_OVERHEAD:
+            problem("zip-size-mismatch", _("encrypted size does not match the plain size"))
+        if crc != 0:
+            problem("zip-aes-parameters", _("AE-2 members carry no CRC"))
+    if data_offset + csize > layout.size:
+        problem("zip-truncated", _("member data runs past the end of the file"))
+        return None
+    return MemberEntry(name, central.header_offset, data_offset, csize, usize, encrypted, crc)
+
+
+def read_plain_member(fp: BinaryIO, entry: MemberEntry) -> bytes:
+    """The bytes of an unencrypted (key slot) member, CRC-checked."""
+    fp.seek(entry.data_offset)
+    data = fp.read(entry.compressed_size)
+    if zlib.crc32(data) != entry.crc:
+        raise zipfile.BadZipFile(_("CRC mismatch"))
+    return data
+
+
+class ContainerReader:
+    """Decrypts members of a container whose layout was checked by :func:`read_layout`."""
+
+    def __init__(self, fp: BinaryIO, key: BundleKey) -> None:
+        self._zip = pyzipper.AESZipFile(fp, "r")
+        self._zip.setpassword(key.password)
+
+    def chunks(self, name: str, limit: int, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """Decrypt ``name`` to its end (so the MAC is checked), at most ``limit`` + 1 bytes.
+
+        Raises zipfile.BadZipFile / RuntimeError / ValueError on a bad MAC or password check.
+        """
+        total = 0
+        with self._zip.open(name) as member:
+            while True:
+                chunk = member.read(chunk_size)
+                if not chunk:
+                    return
+                total += len(chunk)
+                yield chunk
+                if total > limit:
+                    return
+
+    def read(self, name: str, limit: int) -> bytes:
+        return b"".join(self.chunks(name, limit))
+
+    def close(self) -> None:
+        self._zip.close()
+
+
+READ_ERRORS = (
+    zipfile.BadZipFile,
+    pyzipper.BadZipFile,
+    RuntimeError,
+    ValueError,
+    EOFError,
+    OSError,
+    struct.error,
+    zlib.error,
+    KeyError,
+    NotImplementedError,
+    OverflowError,
+)
+
+
+__all__ = [
+    "MANIFEST_MEMBER",
+    "READ_ERRORS",
+    "SEAL_MEMBER",
+    "ContainerReader",
+    "ContainerWriter",
+    "ItemSink",
+    "Layout",
+    "LayoutProblem",
+    "MemberEntry",
+    "inner_name",
+    "read_layout",
+    "read_plain_member",
+]

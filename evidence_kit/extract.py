@@ -1,0 +1,311 @@
+"""Safe, verified extraction of a bundle's items to a folder.
+
+Every item is written to a temporary name inside its destination folder and linked to
+its final name only after its digests matched the manifest, so a tampered member leaves
+no partial file. Names come from the manifest and are hostile input: each path component
+is checked, folders are entered one component at a time with ``O_NOFOLLOW`` relative to
+the destination's descriptor, so nothing is written outside it or through a symlink.
+An existing name is a collision, reported and never overwritten. Copies are owner-only
+(files 0600, folders 0700) with their recorded modification times.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from evidence_kit.atomic import output_error
+from evidence_kit.bundle import (
+    ContentError,
+    ContentReader,
+    open_container,
+    trusted_fingerprints,
+    unlock,
+)
+from evidence_kit.errors import EnvironmentFailure, VerificationFailed
+from evidence_kit.hashing import MultiDigest
+from evidence_kit.i18n import _
+from evidence_kit.keys import KeyMaterial
+from evidence_kit.models import ExtractedItem, ExtractResult, Finding, ItemRecord
+from evidence_kit.naming import path_bytes
+from evidence_kit.progress import Progress, SilentProgress
+
+DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+@dataclass(frozen=True)
+class ExtractRequest:
+    container: Path
+    destination: Path
+    key: KeyMaterial = field(repr=False)
+    trusted: tuple[Ed25519PublicKey, ...] = ()
+
+
+class UnsafeName(Exception):
+    pass
+
+
+def safe_components(raw: bytes) -> list[bytes]:
+    """The components of a manifest path, or UnsafeName if any could escape or mislead."""
+    parts = raw.split(b"/")
+    for part in parts:
+        if part in (b"", b".", b"..") or b"\0" in part or len(part) > 255:
+            raise UnsafeName(raw)
+    return parts
+
+
+class _Folders:
+    """Opens destination folders component by component, creating them, never following
+    a symlink; keeps only the current chain of descriptors open."""
+
+    def __init__(self, root_fd: int) -> None:
+        self._root = root_fd
+        self._chain: list[tuple[bytes, int]] = []
+
+    def open(self, components: list[bytes]) -> int:
+        common = 0
+        while (
+            common < len(self._chain)
+            and common < len(components)
+            and self._chain[common][0] == components[common]
+        ):
+            common += 1
+        while len(self._chain) > common:
+            os.close(self._chain.pop()[1])
+        parent = self._chain[-1][1] if self._chain else self._root
+        for component in components[common:]:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(component, 0o700, dir_fd=parent)
+            parent = os.open(component, DIRECTORY_FLAGS, dir_fd=parent)
+            self._chain.append((component, parent))
+        return parent
+
+    def close(self) -> None:
+        while self._chain:
+            os.close(self._chain.pop()[1])
+
+
+def extract_bundle(request: ExtractRequest, progress: Progress | None = None) -> ExtractResult:
+    progress = progress or SilentProgress()
+    trusted = trusted_fingerprints(list(request.trusted))
+    bundle = open_container(request.container, trusted=trusted)
+    try:
+        unlock(bundle, request.key, trusted=trusted)
+        errors = [f for f in bundle.findings if f.severity == "error"]
+        if errors or bundle.manifest is None:
+            first = errors[0] if errors else None
+            raise VerificationFailed(
+                _("refusing to extract: the bundle does not verify ({code}: {subject})").format(
+                    code=first.code if first else "manifest-unreadable",
+                    subject=first.subject if first else "manifest",
+                ),
+                hint=_("Run 'evidence-kit verify' for every finding. Nothing was written."),
+            )
+        manifest = bundle.manifest
+        root_fd = _open_destination(request.destination)
+        progress.start(len(manifest.items), manifest.summary.bytes)
+        extractor = _Extractor(root_fd, ContentReader(bundle), manifest.hash_algorithms, progress)
+        try:
+            extractor.run(manifest.items)
+        finally:
+            extractor.close()
+            os.close(root_fd)
+            progress.finish()
+        return ExtractResult(
+            container=str(request.container),
+            destination=str(request.destination),
+            bundle_id=manifest.bundle_id,
+            written=sum(1 for i in extractor.results if i.outcome == "written"),
+            bytes_written=extractor.bytes_written,
+            findings=extractor.findings,
+            items=extractor.results,
+            complete=not extractor.findings,
+        )
+    finally:
+        bundle.close()
+
+
+def _open_destination(destination: Path) -> int:
+    try:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(destination, 0o700)
+        return os.open(destination, DIRECTORY_FLAGS)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise EnvironmentFailure(
+                _("{path} is a symlink; extraction needs a real folder").format(path=destination)
+            ) from None
+        raise output_error(destination, error) from None
+
+
+class _Extractor:
+    def __init__(
+        self, root_fd: int, contents: ContentReader, algorithms: list[str], progress: Progress
+    ) -> None:
+        self._folders = _Folders(root_fd)
+        self._contents = contents
+        self._algorithms = algorithms
+        self._progress = progress
+        self._written: dict[int, tuple[list[bytes], bytes]] = {}
+        self.results: list[ExtractedItem] = []
+        self.findings: list[Finding] = []
+        self.bytes_written = 0
+
+    def close(self) -> None:
+        self._folders.close()
+
+    def _fail(self, item: ItemRecord, code: str, message: str) -> None:
+        self.findings.append(
+            Finding(code=code, severity="error", subject=item.path.display, message=message)
+        )
+        self.results.append(
+            ExtractedItem(id=item.id, path=item.path.display, outcome="failed", reason=code)
+        )
+
+    def run(self, items: list[ItemRecord]) -> None:
+        deferred: list[tuple[ItemRecord, list[bytes]]] = []
+        folders: list[tuple[ItemRecord, list[bytes]]] = []
+        for item in items:
+            try:
+                parts = safe_components(path_bytes(item.path))
+            except (UnsafeName, ValueError):
+                self._fail(item, "extract-unsafe-name", _("name could escape the destination"))
+                continue
+            try:
+                if item.kind == "directory":
+                    self._folders.open(parts)
+                    folders.append((item, parts))
+                    self.results.append(
+                        ExtractedItem(id=item.id, path=item.path.display, outcome="directory")
+                    )
+                elif item.kind in ("file", "hardlink") and item.location is not None:
+                    self._write_file(item, parts)
+                elif item.kind == "symlink" and item.symlink_target is not None:
+                    deferred.append((item, parts))
+                else:
+                    self.results.append(
+                        ExtractedItem(
+                            id=item.id,
+                            path=item.path.display,
+                            outcome="not-materialised",
+                            reason=_("{kind} ({status}) is recorded, not recreated").format(
+                                kind=item.kind, status=item.status
+                            ),
+                        )
+                    )
+            except OSError as error:
+                if error.errno == errno.ENOSPC:
+                    raise output_error(Path(item.path.display), error) from None
+                self._fail(item, "extract-write-failed", error.strerror or str(error))
+            self._progress.advance(items=1)
+        for item, parts in deferred:  # last, so no link can redirect a write
+            self._write_symlink(item, parts)
+        for item, parts in reversed(folders):  # deepest first: children no longer change them
+            self._set_times(item, parts[:-1], parts[-1])
+
+    def _write_file(self, item: ItemRecord, parts: list[bytes]) -> None:
+        parent = self._folders.open(parts[:-1])
+        name = parts[-1]
+        if item.kind == "hardlink" and item.hardlink_of in self._written:
+            source_parts, source_name = self._written[item.hardlink_of]
+            if self._link_existing(item, source_parts, source_name, parts):
+                return
+        temp = f".evidence-kit-{secrets.token_hex(8)}.partial".encode()
+        fd = os.open(temp, TEMP_FLAGS, 0o600, dir_fd=parent)
+        digest = MultiDigest(self._algorithms)
+        size = 0
+        limit = item.stored_size or 0
+        try:
+            try:
+                with os.fdopen(fd, "wb", closefd=True) as out:
+                    for chunk in self._contents.item_chunks(item):
+                        size += len(chunk)
+                        if size > limit:
+                            raise ContentError("item-size-mismatch", _("more bytes than recorded"))
+                        digest.update(chunk)
+                        out.write(chunk)
+                        self._progress.advance(nbytes=len(chunk))
+                    out.flush()
+                    os.fsync(out.fileno())
+            except ContentError as error:
+                self._fail(item, error.code, str(error))
+                return
+            actual = digest.hexdigests()
+            if size != limit or any(actual.get(a) != d for a, d in item.digests.items()):
+                self._fail(item, "item-digest-mismatch", _("bytes differ from the manifest"))
+                return
+            try:
+                os.link(temp, name, src_dir_fd=parent, dst_dir_fd=parent, follow_symlinks=False)
+            except FileExistsError:
+                self._fail(item, "extract-collision", _("a file of that name already exists"))
+                return
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp, dir_fd=parent)
+        self._set_times(item, parts[:-1], name)
+        self._written[item.id] = (parts[:-1], name)
+        self.bytes_written += size
+        self.results.append(
+            ExtractedItem(
+                id=item.id,
+                path=item.path.display,
+                outcome="written",
+                reason=None if item.status == "ok" else item.status,
+            )
+        )
+
+    def _link_existing(
+        self, item: ItemRecord, source_parts: list[bytes], source_name: bytes, parts: list[bytes]
+    ) -> bool:
+        source_parent = self._folders.open(source_parts)
+        source_fd = os.dup(source_parent)
+        try:
+            parent = self._folders.open(parts[:-1])
+            os.link(
+                source_name,
+                parts[-1],
+                src_dir_fd=source_fd,
+                dst_dir_fd=parent,
+                follow_symlinks=False,
+            )
+        except FileExistsError:
+            self._fail(item, "extract-collision", _("a file of that name already exists"))
+            return True
+        except OSError:
+            return False
+        finally:
+            os.close(source_fd)
+        self.results.append(ExtractedItem(id=item.id, path=item.path.display, outcome="hardlink"))
+        return True
+
+    def _write_symlink(self, item: ItemRecord, parts: list[bytes]) -> None:
+        assert item.symlink_target is not None
+        try:
+            parent = self._folders.open(parts[:-1])
+            os.symlink(path_bytes(item.symlink_target), parts[-1], dir_fd=parent)
+        except FileExistsError:
+            self._fail(item, "extract-collision", _("a file of that name already exists"))
+            return
+        except OSError as error:
+            self._fail(item, "extract-write-failed", error.strerror or str(error))
+            return
+        self._set_times(item, parts[:-1], parts[-1])
+        self.results.append(ExtractedItem(id=item.id, path=item.path.display, outcome="symlink"))
+
+    def _set_times(self, item: ItemRecord, parent_parts: list[bytes], name: bytes) -> None:
+        try:
+            parent = self._folders.open(parent_parts)
+            ns = (int(item.atime.ns), int(item.mtime.ns))
+            os.utime(name, ns=ns, dir_fd=parent, follow_symlinks=False)
+        except (OSError, ValueError, OverflowError):
+            pass  # a time the destination file system cannot hold; the manifest keeps it
+
+
+__all__ = ["ExtractRequest", "extract_bundle", "safe_components"]

@@ -1,0 +1,417 @@
+"""Typed, versioned records: everything evidence-kit writes to disk or prints as JSON.
+
+Every model forbids unknown fields and is frozen. Signed records are serialised as
+RFC 8785 canonical JSON (see :mod:`evidence_kit.canonical`). Integers that may exceed
+2**53 (nanosecond times, inode and device numbers) are strings, as RFC 8785 requires.
+The JSON Schemas in ``evidence_kit/schemas`` are generated from these classes.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+ItemKind = Literal[
+    "file",
+    "directory",
+    "symlink",
+    "hardlink",
+    "fifo",
+    "socket",
+    "char-device",
+    "block-device",
+    "unknown",
+]
+ItemStatus = Literal["ok", "changed-during-read", "unreadable", "skipped"]
+ClockSource = Literal["local"]
+
+
+class Record(BaseModel):
+    """Base of every on-disk and JSON record: closed, immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CaseInfo(Record):
+    """What the officer states about the case; case, evidence number and examiner required."""
+
+    case_number: str
+    evidence_number: str
+    examiner: str
+    description: str = ""
+    notes: str = ""
+    location: str = ""
+
+
+class PathName(Record):
+    """A name as the file system holds it (exact bytes) and as a person can read it."""
+
+    b64: str = Field(description="the exact bytes, base64")
+    display: str = Field(description="UTF-8 with undecodable bytes and control characters escaped")
+
+
+class Instant(Record):
+    """A moment: nanoseconds since the epoch (as a string), RFC 3339 UTC, and the clock."""
+
+    ns: str
+    utc: str | None = Field(description="RFC 3339 UTC; null when outside years 1-9999")
+    clock_source: ClockSource | None = None
+
+
+class StatRecord(Record):
+    """What lstat/fstat said about an item at one moment."""
+
+    size: int
+    mode: int
+    uid: int
+    gid: int
+    inode: str
+    device: str
+    nlink: int
+    atime_ns: str
+    mtime_ns: str
+    ctime_ns: str
+
+
+class ReadError(Record):
+    """A byte range that could not be read."""
+
+    offset: int
+    length: int | None = Field(description="null: to the end of the file")
+    errno: int
+    error: str
+
+
+class ExtensionMismatch(Record):
+    """The file name's extension promises a type the content does not have."""
+
+    extension: str
+    expected_mime_type: str
+    actual_mime_type: str
+
+
+class ItemLocation(Record):
+    """Where an item's bytes live: an encrypted member, and inside a pack, an inner name."""
+
+    member: str
+    inner: str | None = None
+
+
+class ItemRecord(Record):
+    """One acquired file-system object."""
+
+    id: int
+    source: int = Field(description="index into the manifest's sources")
+    path: PathName = Field(description="path below the source's parent, as acquired")
+    kind: ItemKind
+    status: ItemStatus
+    reason: str | None = None
+    errno: int | None = None
+    size: int
+    stored_size: int | None = Field(default=None, description="bytes stored (regular files)")
+    mode: int
+    mode_text: str
+    uid: int
+    gid: int
+    inode: str
+    device: str
+    nlink: int
+    rdev: str | None = None
+    atime: Instant
+    mtime: Instant
+    ctime: Instant
+    xattrs: dict[str, str] = Field(default_factory=dict, description="name -> value (base64)")
+    symlink_target: PathName | None = None
+    hardlink_of: int | None = None
+    mime_type: str | None = None
+    description: str | None = None
+    extension_mismatch: ExtensionMismatch | None = None
+    digests: dict[str, str] = Field(default_factory=dict, description="algorithm -> hex digest")
+    location: ItemLocation | None = None
+    read_at: Instant | None = None
+    noatime: bool | None = Field(default=None, description="opened with O_NOATIME")
+    stat_before: StatRecord | None = None
+    stat_after: StatRecord | None = None
+    read_errors: list[ReadError] = Field(default_factory=list)
+
+
+class SourceRecord(Record):
+    """One SOURCE argument of the acquisition."""
+
+    index: int
+    label: str = Field(description="top-level folder name of this source's items")
+    path: PathName = Field(description="absolute path as acquired")
+    kind: ItemKind
+    noatime: bool = Field(description="O_NOATIME was honoured for every open of this source")
+
+
+class MemberRecord(Record):
+    """One encrypted member of the container and the digest of its plaintext."""
+
+    name: str
+    role: Literal["item", "pack"]
+    size: int
+    sha256: str
+
+
+class KeySlotRecord(Record):
+    """One age-encrypted copy of the bundle key, stored unencrypted in the container."""
+
+    member: str
+    kind: Literal["x25519", "scrypt"]
+    recipient: str | None = None
+    sha256: str
+
+
+class ToolInfo(Record):
+    name: str
+    version: str
+
+
+class Provenance(Record):
+    """Who ran what, where, with which software, when (DESIGN.md section 3)."""
+
+    tool: ToolInfo
+    libraries: dict[str, str]
+    host: str
+    os: str
+    user: str
+    uid: int
+    command_line: list[str] = Field(description="argv with secrets removed")
+    started: Instant
+    finished: Instant
+    config: dict[str, str]
+
+
+class Summary(Record):
+    items: int
+    files: int
+    directories: int
+    symlinks: int
+    other: int
+    bytes: int
+    status_counts: dict[str, int]
+
+
+class Manifest(Record):
+    """The encrypted description of a bundle's contents, signed by the seal."""
+
+    schema_version: Literal[1] = 1
+    kind: Literal["evidence-kit/manifest"] = "evidence-kit/manifest"
+    bundle_id: str
+    case: CaseInfo
+    provenance: Provenance
+    hash_algorithms: list[str]
+    encryption: Literal["winzip-aes-256"] = "winzip-aes-256"
+    sources: list[SourceRecord]
+    key_slots: list[KeySlotRecord]
+    members: list[MemberRecord]
+    items: list[ItemRecord]
+    summary: Summary
+
+
+class Signature(Record):
+    """An Ed25519 signature and the key that made it."""
+
+    algorithm: Literal["ed25519"] = "ed25519"
+    public_key_pem: str
+    fingerprint: str = Field(description="SHA-256 of the DER SubjectPublicKeyInfo, hex")
+    value_b64: str
+
+
+class Seal(Record):
+    """The last member of a container: binds the manifest and, when signed, signs it."""
+
+    schema_version: Literal[1] = 1
+    kind: Literal["evidence-kit/seal"] = "evidence-kit/seal"
+    bundle_id: str
+    manifest_member: str
+    manifest_sha256: str
+    signature: Signature | None = Field(description="over the manifest's exact bytes")
+
+
+class CustodyEvent(Record):
+    """One line of the custody log; the signature covers every other field (RFC 8785)."""
+
+    schema_version: Literal[1] = 1
+    kind: Literal["evidence-kit/custody-event"] = "evidence-kit/custody-event"
+    seq: int
+    action: str
+    time: Instant
+    actor: str
+    actor_key_fingerprint: str | None = None
+    location: str = ""
+    note: str = ""
+    to: str | None = None
+    bundle_id: str
+    container_sha256: str = Field(description="container SHA-256 measured at this moment")
+    prev_event_sha256: str | None = Field(description="SHA-256 of the previous line's bytes")
+    manifest_sha256: str | None = None
+    case_number: str | None = None
+    evidence_number: str | None = None
+    item_count: int | None = None
+    total_bytes: int | None = None
+    signature: Signature | None = None
+
+
+# ---------------------------------------------------------------- command results (--json)
+
+
+class ItemProblem(Record):
+    """An item that did not go as planned during acquisition."""
+
+    item: int
+    path: str
+    status: ItemStatus
+    reason: str | None
+
+
+class AcquireResult(Record):
+    schema_version: Literal[1] = 1
+    kind: Literal["evidence-kit/acquire-result"] = "evidence-kit/acquire-result"
+    bundle_id: str
+    container: str
+    custody_log: str
+    container_sha256: str
+    manifest_sha256: str
+    signed: bool
+    signer_fingerprint: str | None
+    summary: Summary
+    problems: list[ItemProblem]
+    complete: bool = Field(description="false: some items unreadable, changed or skipped (exit 3)")
+
+
+class Finding(Record):
+    """One thing verification found wrong (or worth a warning)."""
+
+    code: str
+    severity: Literal["error", "warning"]
+    subject: str = Field(description="the item (original path), member or event concerned")
+    message: str
+    expected: str | None = None
+    actual: str | None = None
+
+
+class Check(Record):
+    """One check verification ran and what came of it."""
+
+    name: str
+    status: Literal["pass", "fail", "skipped"]
+    detail: str = ""
+
+
+class CustodySummary(Record):
+    events: int
+    head_sha256: str | None
+    actions: list[str]
+    signed_events: int
+
+
+class VerificationReport(Record):
+    schema_version: Literal[1] = 1
+    kind: Literal["evidence-kit/verification-report"] = "evidence-kit/verification-report"
+    container: str
+    container_sha256: str | None
+    bundle_id: str | None
+    verdict: Literal["verified", "failed"]
+    contents_checked: bool
+    seal: Literal["signed", "unsigned", "unsealed", "not-checked"]
+    signer_fingerprint: str | None
+    signer_trusted: bool | None
+    items_checked: int
+    bytes_checked: int
+    checks: list[Check]
+    findings: list[Finding]
+    custody: CustodySummary | None
+    verified_at: Instant
+    tool: ToolInfo
+
+
+class InspectedItem(Record):
+    id: int
+    path: str
+    kind: ItemKind
+    status: ItemStatus
+    size: int
+    sha256: str | None
+    mime_type: str | None
+    extension_mismatch: bool
+
+
+class InspectResult(Record):
+    schema_version: Literal[1] = 1
+    kind: Literal["evidence-kit/inspect-result"] = "evidence-kit/inspect-result"
+    container: str
+    container_sha256: str
+    container_size: int
+    key_slots: list[str]
+    member_count: int
+    custody: CustodySummary | None
+    custody_first_event: CustodyEvent | None
+    decrypted: bool
+    bundle_id: str | None
+    case: CaseInfo | None
+    provenance: Provenance | None
+    summary: Summary | None
+    seal: Literal["signed", "unsigned", "unsealed", "not-checked"]
+    signer_fingerprint: str | None
+    items: list[InspectedItem]
+
+
+class ExtractedItem(Record):
+    id: int
+    path: str
+    outcome: Literal["written", "directory", "symlink", "hardlink", "not-materialised", "failed"]
+    reason: str | None = None
+
+
+class ExtractResult(Record):
+    schema_version: Literal[1] = 1
+    kind: Literal["evidence-kit/extract-result"] = "evidence-kit/extract-result"
+    container: str
+    destination: str
+    bundle_id: str
+    written: int
+    bytes_written: int
+    findings: list[Finding]
+    items: list[ExtractedItem]
+    complete: bool
+
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AcquireResult",
+    "CaseInfo",
+    "Check",
+    "CustodyEvent",
+    "CustodySummary",
+    "ExtensionMismatch",
+    "ExtractResult",
+    "ExtractedItem",
+    "Finding",
+    "InspectResult",
+    "InspectedItem",
+    "Instant",
+    "ItemKind",
+    "ItemLocation",
+    "ItemProblem",
+    "ItemRecord",
+    "ItemStatus",
+    "KeySlotRecord",
+    "Manifest",
+    "MemberRecord",
+    "PathName",
+    "Provenance",
+    "ReadError",
+    "Record",
+    "Seal",
+    "Signature",
+    "SourceRecord",
+    "StatRecord",
+    "Summary",
+    "ToolInfo",
+    "VerificationReport",
+]

@@ -1,0 +1,338 @@
+"""Verification: every check, every finding collected, each naming its item and a reason.
+
+Without a key: the container's SHA-256 against the custody log, the strict zip layout,
+key slots, the custody chain. With a key, also: the exact member set, every member
+decrypted to its end (the MAC is checked only at EOF), sizes and every digest against the
+manifest, the manifest's seal and signature. ``against`` re-reads the original source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from evidence_kit import clock
+from evidence_kit.bundle import (
+    Bundle,
+    ContentError,
+    ContentReader,
+    open_container,
+    trusted_fingerprints,
+    unlock,
+)
+from evidence_kit.container import MANIFEST_MEMBER, SEAL_MEMBER
+from evidence_kit.hashing import MultiDigest
+from evidence_kit.i18n import _
+from evidence_kit.keys import KeyMaterial
+from evidence_kit.models import ItemRecord, Manifest, VerificationReport
+from evidence_kit.naming import path_bytes
+from evidence_kit.progress import Progress, SilentProgress
+from evidence_kit.provenance import TOOL
+from evidence_kit.sources.filesystem import (
+    FILE_FLAGS,
+    SourceEntry,
+    kind_of,
+    open_readonly,
+    read_chunk,
+    read_link,
+    resolve_sources,
+    walk,
+)
+
+
+@dataclass(frozen=True)
+class VerifyRequest:
+    container: Path
+    key: KeyMaterial | None = field(default=None, repr=False)
+    trusted: Sequence[Ed25519PublicKey] = ()
+    against: Sequence[Path] = ()
+
+
+def verify_bundle(request: VerifyRequest, progress: Progress | None = None) -> VerificationReport:
+    """Run every check the key material allows; raises NoUsableKey if a key was given
+    and opens no slot."""
+    progress = progress or SilentProgress()
+    trusted = trusted_fingerprints(list(request.trusted))
+    total = request.container.stat().st_size if request.container.is_file() else 0
+    progress.start(0, total)
+    bundle = open_container(
+        request.container, trusted=trusted, on_bytes=lambda n: progress.advance(nbytes=n)
+    )
+    try:
+        items_checked = bytes_checked = 0
+        if request.key is not None and not request.key.empty:
+            unlock(bundle, request.key, trusted=trusted)
+            if bundle.manifest is not None:
+                _check_members(bundle, bundle.manifest)
+                items_checked, bytes_checked = _check_contents(bundle, bundle.manifest, progress)
+                _note_acquisition_problems(bundle, bundle.manifest)
+                if request.against:
+                    _check_against(bundle, bundle.manifest, request.against)
+        else:
+            bundle.check(
+                _("contents (needs --identity or --passphrase-file)"),
+                None,
+                _("not checked: no key given"),
+            )
+        return _report(bundle, items_checked, bytes_checked)
+    finally:
+        progress.finish()
+        bundle.close()
+
+
+def _report(bundle: Bundle, items_checked: int, bytes_checked: int) -> VerificationReport:
+    return VerificationReport(
+        container=str(bundle.container),
+        container_sha256=bundle.container_sha256,
+        bundle_id=(
+            bundle.manifest.bundle_id
+            if bundle.manifest
+            else bundle.custody.events[0].bundle_id
+            if bundle.custody.events
+            else None
+        ),
+        verdict="failed" if bundle.failed else "verified",
+        contents_checked=bundle.manifest is not None,
+        seal=bundle.seal_state,  # type: ignore[arg-type]
+        signer_fingerprint=bundle.signer_fingerprint,
+        signer_trusted=bundle.signer_trusted,
+        items_checked=items_checked,
+        bytes_checked=bytes_checked,
+        checks=bundle.checks,
+        findings=bundle.findings,
+        custody=bundle.custody.summary() if bundle.custody.events else None,
+        verified_at=clock.now(),
+        tool=TOOL,
+    )
+
+
+def _check_members(bundle: Bundle, manifest: Manifest) -> None:
+    expected = {slot.member for slot in manifest.key_slots}
+    expected |= {member.name for member in manifest.members} | {MANIFEST_MEMBER, SEAL_MEMBER}
+    actual = {entry.name for entry in bundle.layout.entries}
+    for name in sorted(expected - actual):
+        bundle.error("member-missing", name, _("listed in the manifest, absent from the container"))
+    for name in sorted(actual - expected):
+        bundle.error("member-unexpected", name, _("in the container, not in the manifest"))
+    slots = dict(bundle.key_slots())
+    for slot in manifest.key_slots:
+        data = slots.get(slot.member)
+        if data is not None and hashlib.sha256(data).hexdigest() != slot.sha256:
+            bundle.error("key-slot-altered", slot.member, _("key slot differs from the manifest"))
+    bundle.check(_("exact member set"), expected == actual, _("{n} members").format(n=len(actual)))
+
+
+def _check_contents(bundle: Bundle, manifest: Manifest, progress: Progress) -> tuple[int, int]:
+    contents = ContentReader(bundle)
+    by_member: dict[str, list[ItemRecord]] = {}
+    for item in manifest.items:
+        if item.location is not None:
+            by_member.setdefault(item.location.member, []).append(item)
+    known = {member.name for member in manifest.members}
+    for member_name, items in by_member.items():
+        if member_name not in known:
+            for item in items:
+                bundle.error(
+                    "item-location-unknown",
+                    item.path.display,
+                    _("stored in a member the manifest does not list"),
+                    actual=member_name,
+                )
+    failures_before = len(bundle.findings)
+    items_checked = bytes_checked = 0
+    for member in manifest.members:
+        if member.role == "item":
+            bytes_checked += _check_item_member(
+                bundle,
+                contents,
+                member.name,
+                member.sha256,
+                by_member.get(member.name, []),
+                manifest,
+            )
+        else:
+            try:
+                contents.pack(member.name)
+            except ContentError as error:
+                bundle.error(error.code, member.name, str(error))
+                continue
+            for item in by_member.get(member.name, []):
+                bytes_checked += _check_item(bundle, contents, item, manifest)
+        progress.advance(nbytes=member.size)
+        items_checked += len(by_member.get(member.name, []))
+    bundle.check(
+        _("every member decrypts, every digest matches"),
+        len(bundle.findings) == failures_before,
+        _("{items} items, {bytes} bytes").format(items=items_checked, bytes=bytes_checked),
+    )
+    return items_checked, bytes_checked
+
+
+def _check_item_member(
+    bundle: Bundle,
+    contents: ContentReader,
+    name: str,
+    sha256: str,
+    items: list[ItemRecord],
+    manifest: Manifest,
+) -> int:
+    """One dedicated member: all its items share its bytes (a file and its hard links)."""
+    digest = MultiDigest(manifest.hash_algorithms)
+    size = 0
+    try:
+        for chunk in contents.member_chunks(name):
+            digest.update(chunk)
+            size += len(chunk)
+    except ContentError as error:
+        subject = items[0].path.display if items else name
+        bundle.error(error.code, subject, str(error))
+        return size
+    actual = digest.hexdigests()
+    if actual["sha256"] != sha256:
+        bundle.error(
+            "member-digest-mismatch",
+            name,
+            _("member digest differs from the manifest"),
+            expected=sha256,
+            actual=actual["sha256"],
+        )
+    for item in items:
+        _compare(bundle, item, size, actual)
+    return size
+
+
+def _check_item(
+    bundle: Bundle, contents: ContentReader, item: ItemRecord, manifest: Manifest
+) -> int:
+    digest = MultiDigest(manifest.hash_algorithms)
+    size = 0
+    try:
+        for chunk in contents.item_chunks(item):
+            digest.update(chunk)
+            size += len(chunk)
+    except ContentError as error:
+        bundle.error(error.code, item.path.display, str(error))
+        return size
+    _compare(bundle, item, size, digest.hexdigests())
+    return size
+
+
+def _compare(bundle: Bundle, item: ItemRecord, size: int, actual: dict[str, str]) -> None:
+    if item.stored_size != size:
+        bundle.error(
+            "item-size-mismatch",
+            item.path.display,
+            _("stored size differs"),
+            expected=str(item.stored_size),
+            actual=str(size),
+        )
+    for algorithm, expected in item.digests.items():
+        if actual.get(algorithm) != expected:
+            bundle.error(
+                "item-digest-mismatch",
+                item.path.display,
+                _("{algorithm} differs from the manifest").format(algorithm=algorithm),
+                expected=expected,
+                actual=actual.get(algorithm),
+            )
+
+
+def _note_acquisition_problems(bundle: Bundle, manifest: Manifest) -> None:
+    for item in manifest.items:
+        if item.status != "ok":
+            bundle.warning(
+                f"acquired-{item.status}",
+                item.path.display,
+                item.reason or _("recorded as {status} at acquisition").format(status=item.status),
+            )
+        if item.extension_mismatch is not None:
+            mismatch = item.extension_mismatch
+            bundle.warning(
+                "extension-mismatch",
+                item.path.display,
+                _("named {ext} but the content is {actual}").format(
+                    ext=mismatch.extension, actual=mismatch.actual_mime_type
+                ),
+            )
+
+
+# ------------------------------------------------------------------------ --against
+
+
+def _check_against(bundle: Bundle, manifest: Manifest, sources: Sequence[Path]) -> None:
+    """Re-read the original source(s) and compare with the manifest by original path."""
+    recorded = {path_bytes(item.path): item for item in manifest.items}
+    seen: set[bytes] = set()
+    before = len(bundle.findings)
+    for source in resolve_sources(sources):
+        for entry in walk(source.index, str(source.path), source.label):
+            seen.add(entry.relpath)
+            item = recorded.get(entry.relpath)
+            display = entry.relpath.decode("utf-8", errors="backslashreplace")
+            if item is None:
+                bundle.error("against-added", display, _("in the source, not in the bundle"))
+                continue
+            difference = _difference(entry, item, manifest.hash_algorithms)
+            if difference is not None:
+                what, expected, actual = difference
+                bundle.error(
+                    "against-changed", item.path.display, what, expected=expected, actual=actual
+                )
+    labels = {source.label for source in resolve_sources(sources)}
+    for raw, item in recorded.items():
+        if raw.split(b"/", 1)[0] in labels and raw not in seen:
+            bundle.error(
+                "against-missing", item.path.display, _("in the bundle, gone from the source")
+            )
+    bundle.check(
+        _("source re-read and compared"),
+        len(bundle.findings) == before,
+        ", ".join(str(s) for s in sources),
+    )
+
+
+def _difference(
+    entry: SourceEntry, item: ItemRecord, algorithms: Sequence[str]
+) -> tuple[str, str | None, str | None] | None:
+    if entry.stat is None:
+        return _("could not be examined"), item.kind, None
+    kind = kind_of(entry.stat.st_mode)
+    recorded_kind = "file" if item.kind == "hardlink" else item.kind
+    if kind != recorded_kind:
+        return _("kind differs"), recorded_kind, kind
+    if kind == "symlink":
+        target = read_link(entry)
+        if item.symlink_target is None or path_bytes(item.symlink_target) != target:
+            return _("symlink target differs"), None, target.decode("utf-8", "backslashreplace")
+        return None
+    if kind != "file":
+        return None
+    if entry.stat.st_size != item.stored_size:
+        return _("size differs"), str(item.stored_size), str(entry.stat.st_size)
+    try:
+        fd, _noatime = open_readonly(entry.name, FILE_FLAGS, entry.dir_fd)
+    except OSError as error:
+        return _("cannot be read now: {reason}").format(reason=error.strerror), None, None
+    digest = MultiDigest(algorithms)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return _("kind differs"), "file", None
+        while chunk := read_chunk(fd, 1 << 20):
+            digest.update(chunk)
+    except OSError as error:
+        return _("cannot be read now: {reason}").format(reason=error.strerror), None, None
+    finally:
+        os.close(fd)
+    actual = digest.hexdigests()["sha256"]
+    if actual != item.digests.get("sha256"):
+        return _("content differs (SHA-256)"), item.digests.get("sha256"), actual
+    return None
+
+
+__all__ = ["VerifyRequest", "verify_bundle"]
