@@ -27,6 +27,7 @@ from evidence_kit.bundle import (
     unlock,
 )
 from evidence_kit.container import MANIFEST_MEMBER, SEAL_MEMBER
+from evidence_kit.errors import NoUsableKey
 from evidence_kit.hashing import MultiDigest
 from evidence_kit.i18n import _
 from evidence_kit.keys import KeyMaterial
@@ -55,8 +56,12 @@ class VerifyRequest:
 
 
 def verify_bundle(request: VerifyRequest, progress: Progress | None = None) -> VerificationReport:
-    """Run every check the key material allows; raises NoUsableKey if a key was given
-    and opens no slot."""
+    """Run every check the key material allows.
+
+    Raises NoUsableKey when a key was given, opens no slot, and nothing else is wrong with
+    the container (a wrong key, exit 4). When the container is already known to be altered,
+    an unusable slot is one more finding (exit 1): tampering is not a key problem.
+    """
     progress = progress or SilentProgress()
     trusted = trusted_fingerprints(list(request.trusted))
     total = request.container.stat().st_size if request.container.is_file() else 0
@@ -67,7 +72,12 @@ def verify_bundle(request: VerifyRequest, progress: Progress | None = None) -> V
     try:
         items_checked = bytes_checked = 0
         if request.key is not None and not request.key.empty:
-            unlock(bundle, request.key, trusted=trusted)
+            try:
+                unlock(bundle, request.key, trusted=trusted)
+            except NoUsableKey as error:
+                if not bundle.failed:
+                    raise  # an intact container the key does not open: a wrong key
+                bundle.error("key-slot-unusable", "container", error.message)
             if bundle.manifest is not None:
                 _check_members(bundle, bundle.manifest)
                 items_checked, bytes_checked = _check_contents(bundle, bundle.manifest, progress)
