@@ -1,0 +1,58 @@
+# evidence-kit: `make demo` runs the tool on a sample case, `make test` runs every check.
+# Each creates .venv and installs what it needs.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO   := demo
+CASE   := sample_cases/leak-shop
+
+.PHONY: demo test test-slow lint schemas bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	rm -rf $(DEMO)
+	mkdir -m 700 $(DEMO)
+	@echo "== a generated passphrase and an Ed25519 signing key (openssl), owner-only"
+	umask 077 && $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(24))" > $(DEMO)/passphrase.txt
+	umask 077 && openssl genpkey -algorithm ed25519 -out $(DEMO)/officer.pem
+	openssl pkey -in $(DEMO)/officer.pem -pubout -out $(DEMO)/officer.pub.pem
+	@echo "== field: acquire the seized folder into a sealed, encrypted, signed bundle"
+	$(BIN)/evidence-kit acquire $(CASE)/seized --case-file $(CASE)/case.toml \
+	    --passphrase-file $(DEMO)/passphrase.txt --sign $(DEMO)/officer.pem \
+	    --out $(DEMO)/leak-shop.zip --unattended --quiet
+	@echo "== anyone, without a key: is the container the one the custody log recorded?"
+	$(BIN)/evidence-kit verify $(DEMO)/leak-shop.zip
+	@echo "== lab: every byte, every digest, and the officer's signature"
+	$(BIN)/evidence-kit verify $(DEMO)/leak-shop.zip --passphrase-file $(DEMO)/passphrase.txt \
+	    --trust $(DEMO)/officer.pub.pem --quiet
+	@echo "== what the bundle holds"
+	$(BIN)/evidence-kit inspect $(DEMO)/leak-shop.zip --passphrase-file $(DEMO)/passphrase.txt
+	@echo "== demo files are in $(DEMO)/ (the passphrase is in $(DEMO)/passphrase.txt)"
+
+lint: $(STAMP)
+	$(BIN)/ruff check evidence_kit tests bench
+	$(BIN)/ruff format --check evidence_kit tests bench
+	$(BIN)/mypy evidence_kit
+	$(BIN)/python -m evidence_kit.schemas --check
+
+test: lint
+	$(BIN)/pytest -m "not slow"
+
+test-slow: $(STAMP)
+	$(BIN)/pytest -m slow
+
+schemas: $(STAMP)
+	$(BIN)/python -m evidence_kit.schemas
+
+bench: $(STAMP)
+	$(BIN)/python bench/throughput.py
+
+clean:
+	rm -rf $(VENV) $(DEMO) .mypy_cache .ruff_cache .pytest_cache

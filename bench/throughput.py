@@ -1,0 +1,168 @@
+"""Throughput of acquire and verify, side by side with 7-Zip and sha256sum, in one run.
+
+    .venv/bin/python bench/throughput.py [--size-mib 1024] [--rounds 3] [--keep DIR]
+
+Makes a random file of the given size (and uses the bundled sample cases), then runs,
+alternately and ``--rounds`` times each: ``cat`` to /dev/null, ``sha256sum``,
+``7zz a -tzip -mem=AES256 -mx0`` (what a user would pick instead), ``evidence-kit
+acquire`` (age recipient key slot, so no scrypt cost is counted) and ``evidence-kit verify``
+with the identity. Prints medians in seconds, MiB/s, and ratios to 7-Zip. Benchmarks, not
+tests: nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pyrage
+
+REPO = Path(__file__).resolve().parent.parent
+TOOL = Path(sys.executable).with_name("evidence-kit")
+CASE_ARGS = [
+    "--case-number",
+    "BENCH-1",
+    "--evidence-number",
+    "E-1",
+    "--examiner",
+    "bench",
+    "--unattended",
+    "--quiet",
+]
+
+
+def timed(command: list[str], before: Callable[[], None] | None = None) -> float:
+    if before:
+        before()
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def make_random(path: Path, size: int) -> None:
+    with path.open("wb") as handle:
+        remaining = size
+        while remaining:
+            chunk = min(remaining, 8 << 20)
+            handle.write(os.urandom(chunk))
+            remaining -= chunk
+
+
+def tree_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def bench_source(
+    name: str, source: Path, work: Path, rounds: int, identity: Path, recipient: str
+) -> None:
+    size = source.stat().st_size if source.is_file() else tree_size(source)
+    bundle = work / "bundle.zip"
+    seven = work / "seven.zip"
+
+    def clean() -> None:
+        for path in (bundle, bundle.with_suffix(".custody.jsonl"), seven):
+            path.unlink(missing_ok=True)
+
+    files = (
+        [str(source)]
+        if source.is_file()
+        else [str(p) for p in sorted(source.rglob("*")) if p.is_file() and not p.is_symlink()]
+    )
+    runs: dict[str, list[float]] = {k: [] for k in ("cat", "sha256sum", "7zz", "acquire", "verify")}
+    for _round in range(rounds):
+        clean()
+        runs["cat"].append(timed(["cat", *files]) if len(files) < 5000 else 0.0)
+        runs["sha256sum"].append(timed(["sha256sum", *files]))
+        runs["7zz"].append(
+            timed(
+                [
+                    "7zz",
+                    "a",
+                    "-tzip",
+                    "-mem=AES256",
+                    "-mx0",
+                    "-pbench-password",
+                    str(seven),
+                    str(source),
+                ]
+            )
+        )
+        runs["acquire"].append(
+            timed(
+                [
+                    str(TOOL),
+                    "acquire",
+                    str(source),
+                    "--out",
+                    str(bundle),
+                    "--recipient",
+                    recipient,
+                    *CASE_ARGS,
+                ]
+            )
+        )
+        runs["verify"].append(
+            timed([str(TOOL), "verify", str(bundle), "--identity", str(identity), "--quiet"])
+        )
+    clean()
+    seven_time = statistics.median(runs["7zz"])
+    print(f"\n{name}: {size / 2**20:.1f} MiB, {len(files)} files, median of {rounds} rounds")
+    print(f"  {'what':<10} {'seconds':>8} {'MiB/s':>8} {'x 7-Zip':>8}")
+    for what, times in runs.items():
+        median = statistics.median(times)
+        rate = size / 2**20 / median if median else float("nan")
+        print(f"  {what:<10} {median:8.2f} {rate:8.1f} {median / seven_time:8.2f}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--keep", type=Path, help="work folder (default: a temp folder)")
+    args = parser.parse_args()
+    if shutil.which("7zz") is None:
+        print("7zz (Debian package 7zip) is needed for the side-by-side run", file=sys.stderr)
+        return 2
+    work = args.keep or Path(tempfile.mkdtemp(prefix="ek-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        identity = pyrage.x25519.Identity.generate()
+        identity_file = work / "lab.key"
+        identity_file.write_text(f"{identity}\n")
+        recipient = str(identity.to_public())
+        random_file = work / "random.bin"
+        make_random(random_file, args.size_mib << 20)
+        subprocess.run(["cat", str(random_file)], check=True, stdout=subprocess.DEVNULL)
+        bench_source(
+            f"random file ({args.size_mib} MiB, in the page cache)",
+            random_file,
+            work,
+            args.rounds,
+            identity_file,
+            recipient,
+        )
+        for case in ("leak-shop", "phone-dump"):
+            bench_source(
+                f"sample case {case}",
+                REPO / "sample_cases" / case / "seized",
+                work,
+                args.rounds,
+                identity_file,
+                recipient,
+            )
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
