@@ -17,7 +17,10 @@ def rfc3339_from_ns(ns: int) -> str | None:
         moment = datetime.fromtimestamp(seconds, UTC)
     except (OverflowError, OSError, ValueError):
         return None
-    stamp = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    stamp = (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+        f"T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
+    )
     return f"{stamp}.{fraction:09d}Z" if fraction else f"{stamp}Z"
 
 

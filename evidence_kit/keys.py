@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import itertools
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -103,11 +102,16 @@ def check_passphrase_strength(passphrase: str) -> None:
         raise UsageError(_("passphrase refused: a well-known or sequential password"))
 
 
+_RUNS = ("0123456789", "abcdefghijklmnopqrstuvwxyz", "qwertyuiopasdfghjklzxcvbnm")
+
+
 def _is_sequence(text: str) -> bool:
-    if len(text) < 2:
-        return False
-    steps = {ord(b) - ord(a) for a, b in itertools.pairwise(text)}
-    return steps <= {1} or steps <= {-1} or steps <= {0}
+    """A run along the digits, the alphabet or a keyboard row, either way, wrapping."""
+    for run in _RUNS:
+        cycle = run * (len(text) // len(run) + 2)
+        if text in cycle or text[::-1] in cycle:
+            return True
+    return len(set(text)) == 1
 
 
 def make_key_slots(
