@@ -381,6 +381,17 @@ class ExtractResult(Record):
     complete: bool
 
 
+class ErrorReport(Record):
+    """What a ``--json`` run prints instead of its result when it cannot finish."""
+
+    schema_version: Literal[1] = 1
+    kind: Literal["evidence-kit/error"] = "evidence-kit/error"
+    error: str = Field(description="the error class, e.g. UsageError")
+    exit_code: int
+    message: str
+    hint: str | None = None
+
+
 __all__ = [
     "SCHEMA_VERSION",
     "AcquireResult",
@@ -388,6 +399,7 @@ __all__ = [
     "Check",
     "CustodyEvent",
     "CustodySummary",
+    "ErrorReport",
     "ExtensionMismatch",
     "ExtractResult",
     "ExtractedItem",

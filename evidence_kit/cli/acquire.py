@@ -156,7 +156,7 @@ def acquire_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Acquire files and folders into a sealed, encrypted bundle."""
-    with reported_errors():
+    with reported_errors(json=json):
         algorithms = parse_algorithms(hash or [])
         case = gather_case(
             {

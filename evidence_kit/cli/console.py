@@ -17,7 +17,7 @@ from rich.markup import escape
 
 from evidence_kit.errors import EvidenceKitError, ExitCode
 from evidence_kit.i18n import _
-from evidence_kit.models import Record
+from evidence_kit.models import ErrorReport, Record
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -34,14 +34,26 @@ def emit_json(record: Record) -> None:
 
 
 @contextlib.contextmanager
-def reported_errors() -> Iterator[None]:
-    """Turn evidence-kit errors into a message and an exit code; never a traceback."""
+def reported_errors(*, json: bool = False) -> Iterator[None]:
+    """Turn evidence-kit errors into a message and an exit code; never a traceback.
+
+    With ``json`` an :class:`ErrorReport` is the one document on stdout.
+    """
     try:
         yield
     except EvidenceKitError as error:
         say(_("error: {message}").format(message=error.message), style="bold red")
         if error.hint:
             say(error.hint)
+        if json:
+            emit_json(
+                ErrorReport(
+                    error=type(error).__name__,
+                    exit_code=int(error.exit_code),
+                    message=error.message,
+                    hint=error.hint,
+                )
+            )
         raise typer.Exit(int(error.exit_code)) from None
     except KeyboardInterrupt:
         say(_("interrupted: nothing was left at the output path"), style="bold red")

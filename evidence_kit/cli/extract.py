@@ -34,7 +34,7 @@ def extract_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Write the evidence out, verified item by item, confined to DIR."""
-    with reported_errors():
+    with reported_errors(json=json):
         request = ExtractRequest(
             container=bundle,
             destination=out,

@@ -30,7 +30,7 @@ def inspect_command(
     json: Annotated[bool, typer.Option("--json", help="print one JSON document on stdout")] = False,
 ) -> None:
     """Show case fields, provenance, counts, custody; with a key, the item table."""
-    with reported_errors():
+    with reported_errors(json=json):
         result = inspect_bundle(
             InspectRequest(
                 container=bundle,

@@ -40,7 +40,7 @@ def verify_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Check a bundle: without a key its seal and custody; with a key every byte."""
-    with reported_errors():
+    with reported_errors(json=json):
         request = VerifyRequest(
             container=bundle,
             key=key_material(identity, passphrase_file),
@@ -70,7 +70,7 @@ def show_report(report: VerificationReport) -> None:
     if report.findings:
         findings = Table(show_header=True, header_style="bold", box=None)
         findings.add_column(_("severity"))
-        findings.add_column(_("reason"))
+        findings.add_column(_("reason"), no_wrap=True)
         findings.add_column(_("item"), overflow="fold")
         findings.add_column(_("what"), overflow="fold")
         for finding in report.findings[:MAX_FINDINGS_SHOWN]:

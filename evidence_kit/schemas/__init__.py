@@ -13,6 +13,7 @@ from pathlib import Path
 from evidence_kit.models import (
     AcquireResult,
     CustodyEvent,
+    ErrorReport,
     ExtractResult,
     InspectResult,
     Manifest,
@@ -30,6 +31,7 @@ SCHEMAS: dict[str, type[Record]] = {
     "verification-report": VerificationReport,
     "inspect-result": InspectResult,
     "extract-result": ExtractResult,
+    "error": ErrorReport,
 }
 
 
