@@ -65,7 +65,8 @@ class AtomicFile:
 
     def discard(self) -> None:
         if not self.file.closed:
-            self.file.close()
+            with contextlib.suppress(OSError):  # e.g. ENOSPC flushing what is being dropped
+                self.file.close()
         if not self.committed:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.temp)

@@ -86,10 +86,12 @@ def signing_key(tmp_path_factory: pytest.TempPathFactory) -> SigningKey:
     """An Ed25519 key made by ``openssl genpkey``, as officers are told to make them."""
     folder = tmp_path_factory.mktemp("signing")
     private_pem, public_pem = folder / "officer.pem", folder / "officer.pub.pem"
-    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", str(private_pem)],
-                   check=True)
-    subprocess.run(["openssl", "pkey", "-in", str(private_pem), "-pubout", "-out", str(public_pem)],
-                   check=True)
+    subprocess.run(
+        ["openssl", "genpkey", "-algorithm", "ed25519", "-out", str(private_pem)], check=True
+    )
+    subprocess.run(
+        ["openssl", "pkey", "-in", str(private_pem), "-pubout", "-out", str(public_pem)], check=True
+    )
     key = serialization.load_pem_private_key(private_pem.read_bytes(), password=None)
     assert isinstance(key, Ed25519PrivateKey)
     return SigningKey(private_pem, public_pem, key)

@@ -10,8 +10,9 @@ from evidence_kit.verify import VerifyRequest, verify_bundle
 from tests.conftest import AgeKey, MakeBundle
 
 
-def test_small_tree_round_trips(make_bundle: MakeBundle, small_tree: Path, age_key: AgeKey,
-                                tmp_path: Path) -> None:
+def test_small_tree_round_trips(
+    make_bundle: MakeBundle, small_tree: Path, age_key: AgeKey, tmp_path: Path
+) -> None:
     bundle = make_bundle(small_tree)
     report = verify_bundle(VerifyRequest(bundle.container, key=age_key.material))
     assert report.verdict == "verified", report.findings
@@ -22,4 +23,7 @@ def test_small_tree_round_trips(make_bundle: MakeBundle, small_tree: Path, age_k
     for path in small_tree.rglob("*"):
         if path.is_file() and not path.is_symlink():
             copy = out / "seized" / path.relative_to(small_tree)
-            assert hashlib.sha256(copy.read_bytes()).digest() == hashlib.sha256(path.read_bytes()).digest()
+            assert (
+                hashlib.sha256(copy.read_bytes()).digest()
+                == hashlib.sha256(path.read_bytes()).digest()
+            )
