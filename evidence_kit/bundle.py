@@ -360,7 +360,8 @@ class ContentReader:
         self._pack: zipfile.ZipFile | None = None
 
     def member_chunks(self, name: str) -> Iterator[bytes]:
-        """A whole member, decrypted to its end; ContentError if the MAC or size fails."""
+        """A member's content (padding checked, not yielded), decrypted to its end so the
+        MAC is checked; ContentError if the MAC, a size or the padding is wrong."""
         record = self._members.get(name)
         if record is None:
             raise ContentError(
@@ -369,17 +370,23 @@ class ContentReader:
         entry = self._bundle.layout.entry(name)
         if entry is None:
             raise ContentError("member-missing", _("the member is not in the container"))
-        if entry.size != record.size:
+        if entry.size != record.size or not 0 <= record.padding <= record.size:
             raise ContentError("member-size-mismatch", _("member size differs from the manifest"))
+        content = record.size - record.padding
         total = 0
         try:
             for chunk in self._reader.chunks(name, record.size):
+                start = total
                 total += len(chunk)
                 if total > record.size:
                     raise ContentError(
                         "member-size-mismatch", _("more bytes than the manifest says")
                     )
-                yield chunk
+                if start < content:
+                    yield chunk[: content - start]
+                tail = chunk[max(content - start, 0) :]
+                if tail.count(0) != len(tail):
+                    raise ContentError("member-padding-altered", _("the padding is not all zeros"))
         except READ_ERRORS as error:
             raise ContentError(
                 "member-authentication-failed",

@@ -21,7 +21,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO, BinaryIO
+from typing import IO, BinaryIO, Literal
 
 import pyzipper
 from pyzipper.zipfile_aes import AESZipInfo
@@ -38,6 +38,16 @@ SMALL_ITEM_LIMIT = 1 << 20  # items up to this size are packed
 PACK_TARGET = 8 << 20  # a pack is sealed into its member once it reaches this size
 MAX_PACK_SIZE = 64 << 20  # verification refuses to buffer a pack larger than this
 ZIP64_THRESHOLD = 1 << 30  # members expected above this size are written as ZIP64
+PADDING_UNIT = 1 << 20  # item members are zero-padded to hide their exact size
+_ZEROS = bytes(1 << 20)
+
+
+def padded_size(size: int) -> int:
+    """``size`` rounded up to a multiple of 1 MiB, or of 1/128 of its power of two above
+    128 MiB: the zip directory then shows a bucket, not a file's exact size."""
+    unit = max(PADDING_UNIT, 1 << max(size.bit_length() - 8, 0))
+    return -(-size // unit) * unit
+
 
 MEMBER_NAME = re.compile(
     r"^(keyslots/\d{2}-(x25519|scrypt)\.age|item/\d{6,}|pack/\d{6,}|manifest\.json|seal\.json)$"
@@ -117,8 +127,12 @@ class ContainerWriter:
         self._next_item_member += 1
         return name, self._open_encrypted(name, size_hint)
 
-    def _record_member(self, name: str, role: str, size: int, sha256: str) -> None:
-        self._members.append(MemberRecord(name=name, role=role, size=size, sha256=sha256))  # type: ignore[arg-type]
+    def _record_member(
+        self, name: str, role: Literal["item", "pack"], size: int, sha256: str, padding: int = 0
+    ) -> None:
+        self._members.append(
+            MemberRecord(name=name, role=role, size=size + padding, sha256=sha256, padding=padding)
+        )
 
     def _add_to_pack(self, item_id: int, data: bytes) -> ItemLocation:
         if self._pack is None:
@@ -200,8 +214,14 @@ class ItemSink:
         if self._buffer is not None:
             return self._writer._add_to_pack(self._item_id, bytes(self._buffer))
         assert self._stream is not None and self._member_name is not None
+        padding = padded_size(self.size) - self.size
+        remaining = padding
+        while remaining:
+            step = min(remaining, len(_ZEROS))
+            self._stream.write(_ZEROS[:step])
+            remaining -= step
         self._stream.close()
-        self._writer._record_member(self._member_name, "item", self.size, sha256)
+        self._writer._record_member(self._member_name, "item", self.size, sha256, padding)
         return ItemLocation(member=self._member_name)
 
 
@@ -604,6 +624,7 @@ __all__ = [
     "LayoutProblem",
     "MemberEntry",
     "inner_name",
+    "padded_size",
     "read_layout",
     "read_plain_member",
 ]

@@ -149,12 +149,13 @@ class SourceRecord(Record):
 
 
 class MemberRecord(Record):
-    """One encrypted member of the container and the digest of its plaintext."""
+    """One encrypted member: its content (an item's bytes or a pack) then zero padding."""
 
     name: str
     role: Literal["item", "pack"]
-    size: int
-    sha256: str
+    size: int = Field(description="plain size of the member: content plus padding")
+    sha256: str = Field(description="SHA-256 of the content (without the padding)")
+    padding: int = Field(default=0, description="zero bytes after the content")
 
 
 class KeySlotRecord(Record):

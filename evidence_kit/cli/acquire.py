@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import signal
-import sys
 import tomllib
+from contextvars import ContextVar
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -33,6 +33,26 @@ FIELD_LABELS = {
     "notes": "Notes",
     "location": "Location",
 }
+
+
+# The argv of a console-script run (set by main); absent when the app is driven in-process.
+invocation: ContextVar[list[str] | None] = ContextVar("invocation", default=None)
+
+
+def command_line(ctx: typer.Context) -> list[str]:
+    """The command as typed, or as parsed when the app runs inside another program."""
+    typed = invocation.get()
+    if typed is not None:
+        return typed
+    words = ctx.command_path.split()
+    for name, value in ctx.params.items():
+        for one in value if isinstance(value, list) else [value]:
+            if one is None or one is False:
+                continue
+            words.append("--" + name.replace("_", "-"))
+            if one is not True:
+                words.append(str(one))
+    return words
 
 
 def read_case_file(path: Path) -> dict[str, str]:
@@ -114,6 +134,7 @@ def _interrupt_on_sigterm() -> None:
 
 
 def acquire_command(
+    ctx: typer.Context,
     sources: Annotated[list[Path], typer.Argument(help="files and folders to acquire")],
     out: Annotated[Path, typer.Option("--out", "-o", help="the bundle to write (B.zip)")],
     case_number: Annotated[str | None, typer.Option(help="case number")] = None,
@@ -182,7 +203,7 @@ def acquire_command(
             passphrase=passphrase,
             signing_key=signing_key,
             overwrite=overwrite,
-            command_line=["evidence-kit", *sys.argv[1:]],
+            command_line=command_line(ctx),
         )
         _interrupt_on_sigterm()
         result = acquire(request, progress_for(_("acquiring"), quiet=quiet or json))

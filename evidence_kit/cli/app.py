@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from evidence_kit import __version__
-from evidence_kit.cli.acquire import acquire_command
+from evidence_kit.cli.acquire import acquire_command, invocation
 from evidence_kit.cli.extract import extract_command
 from evidence_kit.cli.inspect import inspect_command
 from evidence_kit.cli.verify import verify_command
@@ -40,6 +42,7 @@ def _root(
 
 
 def main() -> None:
+    invocation.set(["evidence-kit", *sys.argv[1:]])
     app()
 
 
