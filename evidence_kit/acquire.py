@@ -34,7 +34,7 @@ from evidence_kit.container import (
     ContainerWriter,
 )
 from evidence_kit.custody import custody_log_path, event_line, sign_event
-from evidence_kit.errors import EnvironmentFailure, OutputExists
+from evidence_kit.errors import EnvironmentFailure, OutputExists, UsageError
 from evidence_kit.hashing import MultiDigest
 from evidence_kit.i18n import _
 from evidence_kit.models import (
@@ -100,6 +100,7 @@ def acquire(request: AcquireRequest, progress: Progress | None = None) -> Acquir
     log_path = custody_log_path(output)
     _check_output(output, log_path, request.overwrite)
     sources = resolve_sources(request.sources)
+    _check_output_outside_sources(output, sources)
     total_items, total_bytes = _prescan(sources)
     _check_free_space(output.parent, total_bytes + total_items * SPACE_OVERHEAD_PER_ITEM)
     key = keys.BundleKey.generate()
@@ -221,6 +222,21 @@ def _check_output(output: Path, log_path: Path, overwrite: bool) -> None:
                 _("{path} already exists; refusing to replace it").format(path=path),
                 hint=_("Choose another --out, or pass --overwrite to replace it."),
             )
+
+
+def _check_output_outside_sources(output: Path, sources: Sequence[Source]) -> None:
+    """Writing into a source would change the evidence (and read the bundle into itself)."""
+    folder = Path(os.path.realpath(output.parent))
+    for source in sources:
+        if stat.S_ISDIR(source.stat.st_mode):
+            root = Path(os.path.realpath(source.path))
+            if folder == root or root in folder.parents:
+                raise UsageError(
+                    _("the output {path} is inside the source {source}").format(
+                        path=output, source=source.path
+                    ),
+                    hint=_("Write the bundle to another disk: the source must not change."),
+                )
 
 
 def _prescan(sources: Sequence[Source]) -> tuple[int, int]:

@@ -65,7 +65,8 @@ def verify_bundle(request: VerifyRequest, progress: Progress | None = None) -> V
     progress = progress or SilentProgress()
     trusted = trusted_fingerprints(list(request.trusted))
     total = request.container.stat().st_size if request.container.is_file() else 0
-    progress.start(0, total)
+    unlocking = request.key is not None and not request.key.empty
+    progress.start(0, total * 2 if unlocking else total)  # hashing, then decrypting
     bundle = open_container(
         request.container, trusted=trusted, on_bytes=lambda n: progress.advance(nbytes=n)
     )
