@@ -31,7 +31,7 @@ from evidence_kit.container import (
     read_plain_member,
 )
 from evidence_kit.custody import CustodyLog, check_chain, custody_log_path, read_custody_log
-from evidence_kit.errors import UsageError
+from evidence_kit.errors import NoUsableKey, UsageError
 from evidence_kit.i18n import _
 from evidence_kit.models import Check, Finding, ItemRecord, Manifest, Seal
 
@@ -62,6 +62,7 @@ class Bundle:
     seal_state: SealState = "not-checked"
     signer_fingerprint: str | None = None
     signer_trusted: bool | None = None
+    _key_slots: list[tuple[str, bytes]] | None = None
 
     def error(
         self,
@@ -97,13 +98,15 @@ class Bundle:
         return any(f.severity == "error" for f in self.findings)
 
     def key_slots(self) -> list[tuple[str, bytes]]:
-        slots = []
-        for entry in self.layout.key_slot_entries:
-            try:
-                slots.append((entry.name, read_plain_member(self.fp, entry)))
-            except (zipfile.BadZipFile, OSError):
-                continue
-        return slots
+        """The key slots that read back intact (a damaged one is a finding, once)."""
+        if self._key_slots is None:
+            self._key_slots = []
+            for entry in self.layout.key_slot_entries:
+                try:
+                    self._key_slots.append((entry.name, read_plain_member(self.fp, entry)))
+                except (zipfile.BadZipFile, OSError) as error:
+                    self.error("key-slot-corrupt", entry.name, str(error))
+        return self._key_slots
 
     def close(self) -> None:
         if self.reader is not None:
@@ -176,10 +179,22 @@ def open_container(
 
 
 def unlock(bundle: Bundle, material: keys.KeyMaterial, *, trusted: set[str] | None) -> None:
-    """Open a key slot (NoUsableKey if none opens), then the manifest and the seal."""
+    """Open a key slot, then the manifest and the seal.
+
+    Raises NoUsableKey when no slot opens and nothing else is wrong with the container (a
+    wrong key, exit 4). When the container is already known to be altered, an unusable
+    slot is one more finding: tampering is not a key problem.
+    """
     if not bundle.layout.readable:
         return
-    bundle.key = keys.open_key_slots(bundle.key_slots(), material)
+    slots = bundle.key_slots()
+    try:
+        bundle.key = keys.open_key_slots(slots, material)
+    except NoUsableKey as error:
+        if material.empty or not bundle.failed:
+            raise
+        bundle.error("key-slot-unusable", "container", error.message)
+        return
     try:
         bundle.reader = ContainerReader(bundle.fp, bundle.key)
     except READ_ERRORS as error:

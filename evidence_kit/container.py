@@ -119,6 +119,9 @@ class ContainerWriter:
         """
         self._zip._writing = False
         self._zip.fp = None
+        if self._pack is not None:
+            self._pack.abandon()
+            self._pack = None
 
     # -- internals used by ItemSink --------------------------------------------------
 
@@ -175,6 +178,10 @@ class _Pack:
     def finish(self) -> bytes:
         self._zip.close()
         return self._buffer.getvalue()
+
+    def abandon(self) -> None:
+        self._zip.fp = None  # nothing left for ZipFile.__del__ to finish
+        self._buffer.close()
 
 
 def inner_name(item_id: int) -> str:

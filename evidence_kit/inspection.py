@@ -35,6 +35,14 @@ def inspect_bundle(request: InspectRequest) -> InspectResult:
             )
         if request.key is not None and not request.key.empty:
             unlock(bundle, request.key, trusted=trusted)
+            if bundle.manifest is None:
+                reason = next(f for f in bundle.findings if f.severity == "error")
+                raise VerificationFailed(
+                    _("the bundle cannot be opened: {code} ({subject}): {message}").format(
+                        code=reason.code, subject=reason.subject, message=reason.message
+                    ),
+                    hint=_("Run 'evidence-kit verify' for every finding."),
+                )
         manifest = bundle.manifest
         first_event = bundle.custody.events[0] if bundle.custody.events else None
         return InspectResult(

@@ -32,7 +32,7 @@ from evidence_kit.hashing import MultiDigest
 from evidence_kit.i18n import _
 from evidence_kit.keys import KeyMaterial
 from evidence_kit.models import ItemRecord, Manifest, VerificationReport
-from evidence_kit.naming import path_bytes
+from evidence_kit.naming import display_name, path_bytes
 from evidence_kit.progress import Progress, SilentProgress
 from evidence_kit.provenance import TOOL
 from evidence_kit.sources.filesystem import (
@@ -59,9 +59,13 @@ def verify_bundle(request: VerifyRequest, progress: Progress | None = None) -> V
     """Run every check the key material allows.
 
     Raises NoUsableKey when a key was given, opens no slot, and nothing else is wrong with
-    the container (a wrong key, exit 4). When the container is already known to be altered,
-    an unusable slot is one more finding (exit 1): tampering is not a key problem.
+    the container (a wrong key, exit 4), or when ``against`` is asked for without a key.
     """
+    if request.against and (request.key is None or request.key.empty):
+        raise NoUsableKey(
+            _("--against compares items with the source: it needs the bundle's key"),
+            hint=_("Give --identity or --passphrase-file."),
+        )
     progress = progress or SilentProgress()
     trusted = trusted_fingerprints(list(request.trusted))
     total = request.container.stat().st_size if request.container.is_file() else 0
@@ -73,12 +77,7 @@ def verify_bundle(request: VerifyRequest, progress: Progress | None = None) -> V
     try:
         items_checked = bytes_checked = 0
         if request.key is not None and not request.key.empty:
-            try:
-                unlock(bundle, request.key, trusted=trusted)
-            except NoUsableKey as error:
-                if not bundle.failed:
-                    raise  # an intact container the key does not open: a wrong key
-                bundle.error("key-slot-unusable", "container", error.message)
+            unlock(bundle, request.key, trusted=trusted)
             if bundle.manifest is not None:
                 _check_members(bundle, bundle.manifest)
                 items_checked, bytes_checked = _check_contents(bundle, bundle.manifest, progress)
@@ -285,7 +284,7 @@ def _check_against(bundle: Bundle, manifest: Manifest, sources: Sequence[Path]) 
         for entry in walk(source.index, str(source.path), source.label):
             seen.add(entry.relpath)
             item = recorded.get(entry.relpath)
-            display = entry.relpath.decode("utf-8", errors="backslashreplace")
+            display = display_name(entry.relpath)
             if item is None:
                 bundle.error("against-added", display, _("in the source, not in the bundle"))
                 continue
@@ -320,7 +319,11 @@ def _difference(
     if kind == "symlink":
         target = read_link(entry)
         if item.symlink_target is None or path_bytes(item.symlink_target) != target:
-            return _("symlink target differs"), None, target.decode("utf-8", "backslashreplace")
+            return (
+                _("symlink target differs"),
+                item.symlink_target.display if item.symlink_target else None,
+                display_name(target),
+            )
         return None
     if kind != "file":
         return None

@@ -10,12 +10,11 @@ from types import FrameType
 from typing import Annotated
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from evidence_kit import keys
 from evidence_kit.acquire import AcquireRequest, acquire
-from evidence_kit.cli.console import emit_json, reported_errors, say, stderr
+from evidence_kit.cli.console import emit_json, reported_errors, say, show_facts, stderr
 from evidence_kit.cli.keyoptions import given_passphrase, interactive
 from evidence_kit.cli.progress import progress_for
 from evidence_kit.errors import ExitCode, UsageError
@@ -45,11 +44,13 @@ def command_line(ctx: typer.Context) -> list[str]:
     if typed is not None:
         return typed
     words = ctx.command_path.split()
-    for name, value in ctx.params.items():
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name or "")
         for one in value if isinstance(value, list) else [value]:
             if one is None or one is False:
                 continue
-            words.append("--" + name.replace("_", "-"))
+            if param.param_type_name != "argument":
+                words.append(param.opts[0])
             if one is not True:
                 words.append(str(one))
     return words
@@ -223,30 +224,34 @@ def show_summary(result: AcquireResult) -> None:
         )
     if len(result.problems) > 50:
         say(_("  … and {n} more (see the manifest)").format(n=len(result.problems) - 50))
-    table = Table(show_header=False, box=None, pad_edge=False)
-    table.add_row(_("bundle"), Text(result.container))
-    table.add_row(_("custody log"), Text(result.custody_log))
-    table.add_row(_("bundle id"), result.bundle_id)
-    table.add_row(_("container SHA-256"), result.container_sha256)
-    table.add_row(
-        _("items"),
-        _("{items} ({files} files, {dirs} folders, {links} symlinks, {other} other)").format(
-            items=summary.items,
-            files=summary.files,
-            dirs=summary.directories,
-            links=summary.symlinks,
-            other=summary.other,
-        ),
+    show_facts(
+        [
+            (_("bundle"), result.container),
+            (_("custody log"), result.custody_log),
+            (_("bundle id"), result.bundle_id),
+            (_("container SHA-256"), result.container_sha256),
+            (
+                _("items"),
+                _(
+                    "{items} ({files} files, {dirs} folders, {links} symlinks, {other} other)"
+                ).format(
+                    items=summary.items,
+                    files=summary.files,
+                    dirs=summary.directories,
+                    links=summary.symlinks,
+                    other=summary.other,
+                ),
+            ),
+            (_("bytes"), f"{summary.bytes:,}"),
+            (_("warnings"), str(len(result.problems))),
+            (
+                _("signed"),
+                _("yes, by {fp}").format(fp=result.signer_fingerprint)
+                if result.signed
+                else _("NO (unsigned)"),
+            ),
+        ]
     )
-    table.add_row(_("bytes"), f"{summary.bytes:,}")
-    table.add_row(_("warnings"), str(len(result.problems)))
-    table.add_row(
-        _("signed"),
-        _("yes, by {fp}").format(fp=result.signer_fingerprint)
-        if result.signed
-        else _("NO (unsigned)"),
-    )
-    stderr.print(table)
     if result.complete:
         say(
             _("Sealed. Write the bundle id and container SHA-256 on the custody form."),

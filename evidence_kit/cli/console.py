@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from evidence_kit.errors import EvidenceKitError, ExitCode
 from evidence_kit.i18n import _
@@ -25,6 +26,13 @@ stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 def say(message: str, *, style: str | None = None) -> None:
     """A line for a person, on stderr; ``message`` is plain text, never markup."""
     stderr.print(escape(message), style=style)
+
+
+def show_facts(rows: list[tuple[str, str]]) -> None:
+    """``label  value`` lines on stderr; values are never cut (hashes get copied by hand)."""
+    width = max((len(label) for label, _value in rows), default=0)
+    for label, value in rows:
+        stderr.print(Text(f"{label:<{width}}  {value}"))
 
 
 def emit_json(record: Record) -> None:
@@ -82,4 +90,4 @@ def reported_errors(*, json: bool = False) -> Iterator[None]:
         raise typer.Exit(int(ExitCode.ENVIRONMENT)) from None
 
 
-__all__ = ["emit_json", "reported_errors", "say", "stderr"]
+__all__ = ["emit_json", "reported_errors", "say", "show_facts", "stderr"]

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from evidence_kit.cli.console import emit_json, reported_errors, say, stderr
+from evidence_kit.cli.console import emit_json, reported_errors, say, show_facts, stderr
 from evidence_kit.cli.keyoptions import (
     IdentityOption,
     PassphraseFileOption,
@@ -45,63 +45,58 @@ def inspect_command(
 
 
 def show(result: InspectResult) -> None:
-    facts = Table(show_header=False, box=None)
-    facts.add_row(_("container"), Text(result.container))
-    facts.add_row(_("container SHA-256"), result.container_sha256)
-    facts.add_row(_("size"), f"{result.container_size:,}")
-    facts.add_row(_("bundle id"), Text(result.bundle_id or "?"))
-    facts.add_row(_("key slots"), Text(", ".join(result.key_slots)))
+    facts: list[tuple[str, str]] = [
+        (_("container"), result.container),
+        (_("container SHA-256"), result.container_sha256),
+        (_("size"), f"{result.container_size:,}"),
+        (_("bundle id"), result.bundle_id or "?"),
+        (_("key slots"), ", ".join(result.key_slots)),
+    ]
     first = result.custody_first_event
     if first is not None:
-        facts.add_row(_("case / evidence"), Text(f"{first.case_number} / {first.evidence_number}"))
-        facts.add_row(
-            _("acquired"),
-            Text(f"{first.time.utc} ({first.time.clock_source} clock) by {first.actor}"),
-        )
+        facts += [
+            (_("case / evidence"), f"{first.case_number} / {first.evidence_number}"),
+            (_("acquired"), f"{first.time.utc} ({first.time.clock_source} clock) by {first.actor}"),
+        ]
     if result.custody is not None:
-        facts.add_row(
-            _("custody"),
-            Text(
+        actions = ", ".join(result.custody.actions)
+        facts += [
+            (
+                _("custody"),
                 _("{n} events ({signed} signed): {actions}").format(
-                    n=result.custody.events,
-                    signed=result.custody.signed_events,
-                    actions=", ".join(result.custody.actions),
-                )
+                    n=result.custody.events, signed=result.custody.signed_events, actions=actions
+                ),
             ),
-        )
-        facts.add_row(_("custody head"), Text(result.custody.head_sha256 or ""))
+            (_("custody head"), result.custody.head_sha256 or ""),
+        ]
     else:
-        facts.add_row(_("custody"), Text(_("no custody log found or it is unreadable")))
+        facts.append((_("custody"), _("no custody log found or it is unreadable")))
     if result.case is not None:
-        for label, value in result.case.model_dump().items():
-            facts.add_row(Text(label.replace("_", " ")), Text(value))
+        facts += [(label.replace("_", " "), value) for label, value in result.case]
     if result.provenance is not None:
         provenance = result.provenance
-        facts.add_row(_("tool"), Text(f"{provenance.tool.name} {provenance.tool.version}"))
-        facts.add_row(_("host / user"), Text(f"{provenance.host} / {provenance.user}"))
-        facts.add_row(_("started"), Text(str(provenance.started.utc)))
-        facts.add_row(_("finished"), Text(str(provenance.finished.utc)))
+        facts += [
+            (_("tool"), f"{provenance.tool.name} {provenance.tool.version}"),
+            (_("host / user"), f"{provenance.host} / {provenance.user}"),
+            (_("started"), str(provenance.started.utc)),
+            (_("finished"), str(provenance.finished.utc)),
+        ]
     if result.summary is not None:
         summary = result.summary
-        facts.add_row(
-            _("items"),
-            Text(
+        facts.append(
+            (
+                _("items"),
                 _("{items} ({files} files, {dirs} folders), {bytes} bytes").format(
                     items=summary.items,
                     files=summary.files,
                     dirs=summary.directories,
                     bytes=summary.bytes,
-                )
-            ),
+                ),
+            )
         )
-        facts.add_row(
-            _("seal"),
-            Text(
-                result.seal
-                + (f" ({result.signer_fingerprint})" if result.signer_fingerprint else "")
-            ),
-        )
-    stderr.print(facts)
+        signer = f" ({result.signer_fingerprint})" if result.signer_fingerprint else ""
+        facts.append((_("seal"), result.seal + signer))
+    show_facts(facts)
     if not result.decrypted:
         say(_("Give --identity or --passphrase-file to see the case details and items."))
         return
