@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from evidence_kit.cli.console import emit_json, reported_errors, say, show_facts, stderr
@@ -100,23 +99,16 @@ def show(result: InspectResult) -> None:
     if not result.decrypted:
         say(_("Give --identity or --passphrase-file to see the case details and items."))
         return
-    items = Table(show_header=True, header_style="bold", box=None)
-    for column in (_("id"), _("kind"), _("status"), _("size"), _("type"), _("SHA-256"), _("path")):
-        items.add_column(column, overflow="fold")
+    header = f"{_('id'):>6}  {_('kind'):<12} {_('status'):<19} {_('size'):>15}  "
+    header += f"{_('SHA-256 (first 16)'):<18}  {_('type'):<26} {_('path')}"
+    stderr.print(Text(header, style="bold"))
     for item in result.items:
         kind = item.mime_type or ""
         if item.extension_mismatch:
             kind += _(" (extension lies)")
-        items.add_row(
-            str(item.id),
-            item.kind,
-            item.status,
-            f"{item.size:,}",
-            Text(kind),
-            (item.sha256 or "")[:16],
-            Text(item.path),
-        )
-    stderr.print(items)
+        line = f"{item.id:>6}  {item.kind:<12} {item.status:<19} {item.size:>15,}  "
+        line += f"{(item.sha256 or '')[:16]:<18}  {kind:<26} {item.path}"
+        stderr.print(Text(line))
 
 
 __all__ = ["inspect_command"]
