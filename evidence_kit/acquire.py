@@ -328,6 +328,7 @@ def _unchanged(before: os.stat_result, after: os.stat_result) -> bool:
     return (
         before.st_ino == after.st_ino
         and before.st_dev == after.st_dev
+        and before.st_mode == after.st_mode
         and before.st_size == after.st_size
         and before.st_mtime_ns == after.st_mtime_ns
         and before.st_ctime_ns == after.st_ctime_ns
@@ -481,6 +482,27 @@ class _ItemWalker:
         try:
             fd, noatime = open_readonly(entry.name, FILE_FLAGS, entry.dir_fd)
         except OSError as error:
+            now = lstat_again(entry)
+            if now is None and error.errno == errno.ENOENT:
+                return ItemRecord(
+                    **common,
+                    kind="file",
+                    status="skipped",
+                    errno=error.errno,
+                    reason=_("vanished between listing and reading"),
+                )
+            if now is not None and not _unchanged(entry.stat, now):
+                return ItemRecord(  # e.g. swapped for a symlink: O_NOFOLLOW refused it
+                    **common,
+                    kind="file",
+                    status="changed-during-read",
+                    errno=error.errno,
+                    reason=_("replaced by {kind} before it was read").format(
+                        kind=kind_of(now.st_mode)
+                    ),
+                    stat_before=stat_record(entry.stat),
+                    stat_after=stat_record(now),
+                )
             return ItemRecord(
                 **common,
                 kind="file",
@@ -585,7 +607,7 @@ class _ItemWalker:
             location=location,
             read_at=read_at,
             noatime=noatime,
-            stat_before=stat_record(before) if changed else None,
+            stat_before=stat_record(entry.stat) if changed else None,
             stat_after=stat_record(path_now or after) if changed else None,
             read_errors=read_errors,
         )
