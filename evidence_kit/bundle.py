@@ -208,6 +208,9 @@ def _decrypt_small(bundle: Bundle, name: str, limit: int) -> bytes | None:
     entry = bundle.layout.entry(name)
     if entry is None:
         return None
+    if not entry.encrypted:
+        bundle.error("zip-plaintext-member", name, _("not encrypted: refusing to read it"))
+        return None
     if entry.size > limit:
         bundle.error("member-too-large", name, _("larger than this format allows"))
         return None
@@ -259,6 +262,15 @@ def _read_manifest(bundle: Bundle) -> None:
                 _("manifest and custody log name different bundles"),
                 expected=first.bundle_id,
                 actual=bundle.manifest.bundle_id,
+            )
+        case = bundle.manifest.case
+        if (first.case_number, first.evidence_number) != (case.case_number, case.evidence_number):
+            bundle.error(
+                "custody-case-mismatch",
+                MANIFEST_MEMBER,
+                _("case or evidence number differs from the custody log"),
+                expected=f"{first.case_number} / {first.evidence_number}",
+                actual=f"{case.case_number} / {case.evidence_number}",
             )
         summary = bundle.manifest.summary
         if (first.item_count, first.total_bytes) != (summary.items, summary.bytes):
@@ -385,6 +397,8 @@ class ContentReader:
         entry = self._bundle.layout.entry(name)
         if entry is None:
             raise ContentError("member-missing", _("the member is not in the container"))
+        if not entry.encrypted:
+            raise ContentError("zip-plaintext-member", _("not encrypted: refusing to read it"))
         if entry.size != record.size or not 0 <= record.padding <= record.size:
             raise ContentError("member-size-mismatch", _("member size differs from the manifest"))
         content = record.size - record.padding

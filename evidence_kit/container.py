@@ -38,6 +38,7 @@ SMALL_ITEM_LIMIT = 1 << 20  # items up to this size are packed
 PACK_TARGET = 8 << 20  # a pack is sealed into its member once it reaches this size
 MAX_PACK_SIZE = 64 << 20  # verification refuses to buffer a pack larger than this
 ZIP64_THRESHOLD = 1 << 30  # members expected above this size are written as ZIP64
+MEMBER_ATTRIBUTES = 0o600 << 16  # external attributes: a regular file, rw-------
 PADDING_UNIT = 1 << 20  # item members are zero-padded to hide their exact size
 _ZEROS = bytes(1 << 20)
 
@@ -57,7 +58,7 @@ MEMBER_NAME = re.compile(
 def _member_info(name: str, size: int = 0) -> AESZipInfo:
     info = AESZipInfo(name, date_time=ZIP_EPOCH)
     info.compress_type = pyzipper.ZIP_STORED
-    info.external_attr = 0o600 << 16
+    info.external_attr = MEMBER_ATTRIBUTES
     info.file_size = size
     return info
 
@@ -246,6 +247,9 @@ _FLAG_DATA_DESCRIPTOR = 0x8
 _FLAG_UTF8 = 0x800
 METHOD_STORED = 0
 METHOD_AES = 99
+_VERSIONS_NEEDED = (20, 45)  # 2.0; 4.5 where ZIP64 is used
+_MADE_BY_UNIX = 3 << 8
+_DOS_EPOCH = (0, (0 << 9) | (1 << 5) | 1)  # 00:00:00, 1980-01-01
 
 
 @dataclass(frozen=True)
@@ -319,25 +323,22 @@ def read_layout(fp: BinaryIO) -> Layout:
 
     if size < _EOCD.size:
         return fail("not-a-zip", _("too short to be a zip file"))
+    eocd_offset = _find_eocd(fp, size)
     fp.seek(0)
-    if fp.read(4) != b"PK\x03\x04":
-        fp.seek(size - _EOCD.size)
-        if fp.read(4) == b"PK\x05\x06":
-            problem(LayoutProblem("zip-prefix", "container", _("bytes before the first member")))
-        else:
-            return fail("not-a-zip", _("not a zip file (no zip signature at the start or end)"))
-    fp.seek(size - _EOCD.size)
-    eocd_raw = fp.read(_EOCD.size)
-    sig, disk, cd_disk, n_disk, n_total, cd_size, cd_offset, comment_len = _EOCD.unpack(eocd_raw)
-    if sig != b"PK\x05\x06":
-        tail_pos = _find_eocd(fp, size)
-        if tail_pos is None:
+    starts_as_zip = fp.read(4) == b"PK\x03\x04"
+    if eocd_offset is None:
+        if starts_as_zip:
             return fail("zip-truncated", _("no end-of-central-directory record: truncated?"))
-        problem(LayoutProblem("zip-trailing-bytes", "container", _("bytes after the end record")))
-        return fail("zip-directory-malformed", _("the end record is not at the end of the file"))
+        return fail("not-a-zip", _("not a zip file (no zip signature at the start or end)"))
+    if not starts_as_zip:
+        problem(LayoutProblem("zip-prefix", "container", _("bytes before the first member")))
+    fp.seek(eocd_offset)
+    eocd_raw = fp.read(_EOCD.size)
+    _sig, disk, cd_disk, n_disk, n_total, cd_size, cd_offset, comment_len = _EOCD.unpack(eocd_raw)
     if comment_len:
         problem(LayoutProblem("zip-comment", "container", _("the zip has a comment")))
-    eocd_offset = size - _EOCD.size
+    if eocd_offset + _EOCD.size + comment_len != size:
+        problem(LayoutProblem("zip-trailing-bytes", "container", _("bytes after the end record")))
     if disk or cd_disk or n_disk != n_total:
         problem(LayoutProblem("zip-multidisk", "container", _("multi-disk fields are set")))
     directory_end = eocd_offset
@@ -394,10 +395,12 @@ def read_layout(fp: BinaryIO) -> Layout:
 
 
 def _find_eocd(fp: BinaryIO, size: int) -> int | None:
+    """Offset of the last end-of-central-directory record, looked for where a comment of
+    up to 64 KiB (and a little trailing junk) could have pushed it."""
     window = min(size, 65_557 + 4096)
     fp.seek(size - window)
     tail = fp.read(window)
-    pos = tail.rfind(b"PK\x05\x06")
+    pos = tail.rfind(b"PK\x05\x06", 0, max(len(tail) - _EOCD.size + 4, 0))
     return None if pos < 0 else size - window + pos
 
 
@@ -414,6 +417,10 @@ class _Central:
     aes: bytes | None
     dostime: int
     dosdate: int
+    made: int
+    needed: int
+    internal_attr: int
+    external_attr: int
 
 
 def _parse_central(directory: bytes, count: int, layout: Layout) -> list[_Central] | None:
@@ -430,8 +437,8 @@ def _parse_central(directory: bytes, count: int, layout: Layout) -> list[_Centra
         fields = _CENTRAL.unpack_from(directory, pos)
         (
             sig,
-            _made,
-            _needed,
+            made,
+            needed,
             flags,
             method,
             dostime,
@@ -443,8 +450,8 @@ def _parse_central(directory: bytes, count: int, layout: Layout) -> list[_Centra
             extra_len,
             comment_len,
             disk_start,
-            _iattr,
-            _eattr,
+            internal_attr,
+            external_attr,
             offset,
         ) = fields
         if sig != b"PK\x01\x02":
@@ -478,6 +485,10 @@ def _parse_central(directory: bytes, count: int, layout: Layout) -> list[_Centra
                 extras.get(_AES_EXTRA_ID),
                 dostime,
                 dosdate,
+                made,
+                needed,
+                internal_attr,
+                external_attr,
             )
         )
     if pos != len(directory):
@@ -510,7 +521,7 @@ def _check_local(fp: BinaryIO, central: _Central, layout: Layout) -> MemberEntry
     if len(raw) != _LOCAL.size or raw[:4] != b"PK\x03\x04":
         problem("zip-local-header-mismatch", _("no local header where the directory points"))
         return None
-    (_sig, _needed, flags, method, dostime, dosdate, crc, csize, usize, name_len, extra_len) = (
+    (_sig, needed, flags, method, dostime, dosdate, crc, csize, usize, name_len, extra_len) = (
         _LOCAL.unpack(raw)
     )
     raw_name = fp.read(name_len)
@@ -536,8 +547,17 @@ def _check_local(fp: BinaryIO, central: _Central, layout: Layout) -> MemberEntry
         or usize != central.size
         or extras.get(_AES_EXTRA_ID) != central.aes
         or (dostime, dosdate) != (central.dostime, central.dosdate)
+        or needed != central.needed
     ):
         problem("zip-local-header-mismatch", _("local and central headers disagree"))
+    if (
+        central.needed not in _VERSIONS_NEEDED
+        or central.made != _MADE_BY_UNIX | central.needed
+        or central.internal_attr != 0
+        or central.external_attr != MEMBER_ATTRIBUTES
+        or (central.dostime, central.dosdate) != _DOS_EPOCH
+    ):
+        problem("zip-header-fields", _("versions, attributes or times are not as written"))
     if flags & _FLAG_DATA_DESCRIPTOR:
         problem("zip-data-descriptor", _("member uses a data descriptor"))
     if flags & ~(_FLAG_ENCRYPTED | _FLAG_DATA_DESCRIPTOR | _FLAG_UTF8):
@@ -606,6 +626,7 @@ class ContainerReader:
 
 
 READ_ERRORS = (
+    AttributeError,  # pyzipper, fed a member whose headers lie about its encryption
     zipfile.BadZipFile,
     pyzipper.BadZipFile,
     RuntimeError,
