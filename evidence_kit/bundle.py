@@ -246,41 +246,23 @@ def _read_manifest(bundle: Bundle) -> None:
     )
     first = bundle.custody.events[0] if bundle.custody.events else None
     if first is not None:
+        manifest, case, summary = bundle.manifest, bundle.manifest.case, bundle.manifest.summary
+        bindings = [
+            ("manifest-hash-mismatch", _("the manifest is not the one the custody log recorded"),
+             first.manifest_sha256, bundle.manifest_sha256),
+            ("bundle-id-mismatch", _("manifest and custody log name different bundles"),
+             first.bundle_id, manifest.bundle_id),
+            ("custody-case-mismatch", _("case or evidence number differs from the custody log"),
+             f"{first.case_number} / {first.evidence_number}",
+             f"{case.case_number} / {case.evidence_number}"),
+            ("custody-summary-mismatch", _("item count or bytes differ from the custody log"),
+             f"{first.item_count} items, {first.total_bytes} bytes",
+             f"{summary.items} items, {summary.bytes} bytes"),
+        ]  # fmt: skip
+        for code, message, recorded, found in bindings:
+            if recorded != found:
+                bundle.error(code, MANIFEST_MEMBER, message, expected=recorded, actual=found)
         matches = first.manifest_sha256 == bundle.manifest_sha256
-        if not matches:
-            bundle.error(
-                "manifest-hash-mismatch",
-                MANIFEST_MEMBER,
-                _("the manifest is not the one the custody log recorded"),
-                expected=first.manifest_sha256,
-                actual=bundle.manifest_sha256,
-            )
-        if first.bundle_id != bundle.manifest.bundle_id:
-            bundle.error(
-                "bundle-id-mismatch",
-                MANIFEST_MEMBER,
-                _("manifest and custody log name different bundles"),
-                expected=first.bundle_id,
-                actual=bundle.manifest.bundle_id,
-            )
-        case = bundle.manifest.case
-        if (first.case_number, first.evidence_number) != (case.case_number, case.evidence_number):
-            bundle.error(
-                "custody-case-mismatch",
-                MANIFEST_MEMBER,
-                _("case or evidence number differs from the custody log"),
-                expected=f"{first.case_number} / {first.evidence_number}",
-                actual=f"{case.case_number} / {case.evidence_number}",
-            )
-        summary = bundle.manifest.summary
-        if (first.item_count, first.total_bytes) != (summary.items, summary.bytes):
-            bundle.error(
-                "custody-summary-mismatch",
-                MANIFEST_MEMBER,
-                _("item count or bytes differ from the custody log"),
-                expected=f"{first.item_count} items, {first.total_bytes} bytes",
-                actual=f"{summary.items} items, {summary.bytes} bytes",
-            )
         bundle.check(_("manifest SHA-256 matches the custody log"), matches, bundle.manifest_sha256)
 
 

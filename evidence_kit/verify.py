@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -193,17 +193,11 @@ def _check_item_member(
     manifest: Manifest,
 ) -> int:
     """One dedicated member: all its items share its bytes (a file and its hard links)."""
-    digest = MultiDigest(manifest.hash_algorithms)
-    size = 0
     try:
-        for chunk in contents.member_chunks(name):
-            digest.update(chunk)
-            size += len(chunk)
+        size, actual = _digest(contents.member_chunks(name), manifest.hash_algorithms)
     except ContentError as error:
-        subject = items[0].path.display if items else name
-        bundle.error(error.code, subject, str(error))
-        return size
-    actual = digest.hexdigests()
+        bundle.error(error.code, items[0].path.display if items else name, str(error))
+        return 0
     if actual["sha256"] != sha256:
         bundle.error(
             "member-digest-mismatch",
@@ -220,17 +214,23 @@ def _check_item_member(
 def _check_item(
     bundle: Bundle, contents: ContentReader, item: ItemRecord, manifest: Manifest
 ) -> int:
-    digest = MultiDigest(manifest.hash_algorithms)
-    size = 0
     try:
-        for chunk in contents.item_chunks(item):
-            digest.update(chunk)
-            size += len(chunk)
+        size, actual = _digest(contents.item_chunks(item), manifest.hash_algorithms)
     except ContentError as error:
         bundle.error(error.code, item.path.display, str(error))
-        return size
-    _compare(bundle, item, size, digest.hexdigests())
+        return 0
+    _compare(bundle, item, size, actual)
     return size
+
+
+def _digest(chunks: Iterable[bytes], algorithms: Sequence[str]) -> tuple[int, dict[str, str]]:
+    """(bytes, digests) of a stream; ContentError from the stream passes through."""
+    digest = MultiDigest(algorithms)
+    size = 0
+    for chunk in chunks:
+        digest.update(chunk)
+        size += len(chunk)
+    return size, digest.hexdigests()
 
 
 def _compare(bundle: Bundle, item: ItemRecord, size: int, actual: dict[str, str]) -> None:
@@ -333,17 +333,15 @@ def _difference(
         fd, _noatime = open_readonly(entry.name, FILE_FLAGS, entry.dir_fd)
     except OSError as error:
         return _("cannot be read now: {reason}").format(reason=error.strerror), None, None
-    digest = MultiDigest(algorithms)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return _("kind differs"), "file", None
-        while chunk := read_chunk(fd, 1 << 20):
-            digest.update(chunk)
+        _size, digests = _digest(iter(lambda: read_chunk(fd, 1 << 20), b""), algorithms)
     except OSError as error:
         return _("cannot be read now: {reason}").format(reason=error.strerror), None, None
     finally:
         os.close(fd)
-    actual = digest.hexdigests()["sha256"]
+    actual = digests["sha256"]
     if actual != item.digests.get("sha256"):
         return _("content differs (SHA-256)"), item.digests.get("sha256"), actual
     return None

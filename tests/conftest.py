@@ -21,9 +21,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
 from evidence_kit.acquire import AcquireRequest, acquire
+from evidence_kit.bundle import open_container, unlock
 from evidence_kit.cli.app import app
 from evidence_kit.keys import KeyMaterial
-from evidence_kit.models import AcquireResult, CaseInfo
+from evidence_kit.models import AcquireResult, CaseInfo, ItemRecord, Manifest
+from evidence_kit.naming import path_bytes
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_CASES = REPO / "sample_cases"
@@ -152,6 +154,25 @@ def cli() -> Callable[..., Any]:
         return runner.invoke(app, [str(a) for a in args], env=env, catch_exceptions=False)
 
     return invoke
+
+
+def read_manifest(container: Path, key: AgeKey | KeyMaterial) -> tuple[Manifest, bytes]:
+    """The manifest of a bundle and its exact bytes, opened with ``key``."""
+    material = key.material if isinstance(key, AgeKey) else key
+    bundle = open_container(container, trusted=None)
+    try:
+        unlock(bundle, material, trusted=None)
+        assert bundle.manifest is not None and bundle.manifest_bytes is not None
+        return bundle.manifest, bundle.manifest_bytes
+    finally:
+        bundle.close()
+
+
+def items_by_path(manifest: Manifest) -> dict[bytes, ItemRecord]:
+    """Items keyed by their exact path bytes (no two items share a path)."""
+    items = {path_bytes(item.path): item for item in manifest.items}
+    assert len(items) == len(manifest.items), "two items share one path"
+    return items
 
 
 def require_tool(name: str) -> str:

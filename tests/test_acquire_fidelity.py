@@ -45,11 +45,20 @@ from evidence_kit import acquire as acquire_module
 from evidence_kit.acquire import AcquireRequest, acquire
 from evidence_kit.bundle import ContentReader, open_container, unlock
 from evidence_kit.extract import ExtractRequest, extract_bundle
-from evidence_kit.models import AcquireResult, ItemRecord, Manifest, ReadError
+from evidence_kit.models import AcquireResult, ItemRecord, ReadError
 from evidence_kit.naming import path_bytes
 from evidence_kit.sources import filesystem
 from evidence_kit.verify import VerifyRequest, verify_bundle
-from tests.conftest import CASE, PASSPHRASE, REPO, SAMPLE_CASES, AgeKey, MakeBundle
+from tests.conftest import (
+    CASE,
+    PASSPHRASE,
+    REPO,
+    SAMPLE_CASES,
+    AgeKey,
+    MakeBundle,
+    items_by_path,
+    read_manifest,
+)
 
 MiB = 1 << 20
 DAY_NS = 86_400 * 10**9
@@ -60,23 +69,6 @@ CliInvoke = Callable[..., Any]
 
 
 # ------------------------------------------------------------------------------ helpers
-
-
-def read_manifest(container: Path, key: AgeKey) -> tuple[Manifest, bytes]:
-    """The manifest (and its exact bytes) of a bundle, opened with the age key."""
-    bundle = open_container(container, trusted=None)
-    try:
-        unlock(bundle, key.material, trusted=None)
-        assert bundle.manifest is not None and bundle.manifest_bytes is not None
-        return bundle.manifest, bundle.manifest_bytes
-    finally:
-        bundle.close()
-
-
-def by_path(manifest: Manifest) -> dict[bytes, ItemRecord]:
-    items = {path_bytes(item.path): item for item in manifest.items}
-    assert len(items) == len(manifest.items), "two items share one path"
-    return items
 
 
 def stored_sha256(container: Path, key: AgeKey, items: list[ItemRecord]) -> dict[int, str]:
@@ -223,7 +215,7 @@ def test_every_file_digest_equals_hashlib_and_extracted_bytes_hash_the_same(
 
     bundle = make_bundle(root)
     manifest, _raw = read_manifest(bundle.container, age_key)
-    items = by_path(manifest)
+    items = items_by_path(manifest)
 
     assert bundle.result.complete
     for name, digest in expected.items():
@@ -281,7 +273,7 @@ def test_digest_is_of_the_bytes_read_once_and_stored_not_of_a_second_read(
 
     assert sum(reads) == len(small) + len(large), "each byte must be read exactly once"
     manifest, _raw = read_manifest(bundle.container, age_key)
-    items = by_path(manifest)
+    items = items_by_path(manifest)
     files = [item for item in items.values() if item.kind == "file"]
     stored = stored_sha256(bundle.container, age_key, files)
     for name, data in (("small.bin", small), ("large.bin", large)):
@@ -487,7 +479,7 @@ def test_noatime_refused_falls_back_and_says_so(
     for item in opened:
         assert item.noatime is False, item.path.display
         assert item.status == "ok"
-    customers = by_path(manifest)[b"seized/docs/customers.csv"]
+    customers = items_by_path(manifest)[b"seized/docs/customers.csv"]
     expected = hashlib.sha256((small_tree / "docs" / "customers.csv").read_bytes()).hexdigest()
     assert customers.digests["sha256"] == expected
     assert verify_with_key(bundle.container, age_key) == []
@@ -582,7 +574,7 @@ def test_file_appended_truncated_or_replaced_during_read_is_flagged_with_both_st
         ("seized/truncated.bin", "changed-during-read"),
     ]
     manifest, _raw = read_manifest(bundle.container, age_key)
-    items = by_path(manifest)
+    items = items_by_path(manifest)
     for name in ("appended.log", "grown.bin", "overwritten.bin", "truncated.bin", "replaced.bin"):
         item = items[b"seized/" + name.encode()]
         assert item.status == "changed-during-read", name
@@ -645,7 +637,7 @@ def test_file_appended_between_listing_and_open_keeps_the_listing_stat_as_before
     bundle = make_bundle(root)
     monkeypatch.undo()
 
-    item = by_path(read_manifest(bundle.container, age_key)[0])[b"seized/late.log"]
+    item = items_by_path(read_manifest(bundle.container, age_key)[0])[b"seized/late.log"]
     assert item.status == "changed-during-read"
     assert item.size == len(original)
     assert item.stat_before is not None and item.stat_after is not None
@@ -683,7 +675,7 @@ def test_file_swapped_for_fifo_or_folder_before_open_is_changed_and_nothing_bloc
         bundle = make_bundle(root)
     monkeypatch.undo()
 
-    items = by_path(read_manifest(bundle.container, age_key)[0])
+    items = items_by_path(read_manifest(bundle.container, age_key)[0])
     for name, is_kind in (("to-fifo.txt", stat.S_ISFIFO), ("to-folder.txt", stat.S_ISDIR)):
         item = items[b"seized/" + name.encode()]
         assert item.status == "changed-during-read", name
@@ -706,7 +698,7 @@ def test_file_swapped_for_symlink_before_open_is_changed_and_not_followed(
     bundle = make_bundle(root)
     monkeypatch.undo()
 
-    item = by_path(read_manifest(bundle.container, age_key)[0])[b"seized/to-link.txt"]
+    item = items_by_path(read_manifest(bundle.container, age_key)[0])[b"seized/to-link.txt"]
     assert item.location is None and item.digests == {}, "the symlink was followed"
     assert bundle.result.complete is False
     assert item.status == "changed-during-read"
@@ -756,7 +748,7 @@ def test_open_refused_eacces_is_recorded_and_the_run_goes_on(
     assert [(p.path, p.status) for p in bundle.result.problems] == [
         ("seized/secret.txt", "unreadable")
     ]
-    items = by_path(read_manifest(bundle.container, age_key)[0])
+    items = items_by_path(read_manifest(bundle.container, age_key)[0])
     secret = items[b"seized/secret.txt"]
     assert (secret.kind, secret.status, secret.errno) == ("file", "unreadable", errno.EACCES)
     assert secret.read_errors == [
@@ -797,7 +789,7 @@ def test_read_error_eio_mid_file_records_offset_and_keeps_the_stored_prefix(
     assert 0 < read_before < len(failing)
     assert bundle.result.complete is False
     manifest, _raw = read_manifest(bundle.container, age_key)
-    items = by_path(manifest)
+    items = items_by_path(manifest)
     bad = items[b"seized/bad-sector.bin"]
     assert (bad.status, bad.errno) == ("unreadable", errno.EIO)
     assert len(bad.read_errors) == 1
@@ -930,7 +922,7 @@ def test_real_unprivileged_acquisition_records_eacces_and_noatime_fallback(
     ]
     manifest, _raw = read_manifest(out, age_key)
     assert manifest.provenance.user == "nobody"
-    items = by_path(manifest)
+    items = items_by_path(manifest)
     lock = items[b"seized/locked.txt"]
     assert (lock.status, lock.errno) == ("unreadable", errno.EACCES)
     assert [(e.offset, e.errno) for e in lock.read_errors] == [(0, errno.EACCES)]
@@ -978,7 +970,7 @@ def test_symlinks_are_recorded_with_exact_targets_and_never_followed(
 
     bundle = make_bundle(root)
     manifest, _raw = read_manifest(bundle.container, age_key)
-    items = by_path(manifest)
+    items = items_by_path(manifest)
 
     assert bundle.result.complete
     for name, target in targets.items():
@@ -1034,7 +1026,7 @@ def test_fifo_and_socket_are_recorded_and_never_opened(
 
     assert "pipe" not in open_spy and "sock" not in open_spy
     assert "before.txt" in open_spy, "the spy did not see the walk's opens"
-    items = by_path(read_manifest(bundle.container, age_key)[0])
+    items = items_by_path(read_manifest(bundle.container, age_key)[0])
     pipe, sock = items[b"seized/pipe"], items[b"seized/sock"]
     assert (pipe.kind, pipe.status, pipe.location, pipe.digests) == ("fifo", "ok", None, {})
     assert (sock.kind, sock.status, sock.location, sock.digests) == ("socket", "ok", None, {})
@@ -1055,7 +1047,7 @@ def test_char_device_is_recorded_with_rdev_and_never_opened(
         pytest.skip(f"mknod is not permitted here: {error.strerror}")
     bundle = make_bundle(root)
     assert "null-device" not in open_spy
-    item = by_path(read_manifest(bundle.container, age_key)[0])[b"seized/null-device"]
+    item = items_by_path(read_manifest(bundle.container, age_key)[0])[b"seized/null-device"]
     assert (item.kind, item.status, item.rdev) == ("char-device", "ok", str(device))
     assert (item.location, item.digests) == (None, {})
 
@@ -1074,7 +1066,7 @@ def test_hard_links_are_recorded_as_such_and_recreated_as_hard_links(
 
     bundle = make_bundle(root)
     manifest, _raw = read_manifest(bundle.container, age_key)
-    items = by_path(manifest)
+    items = items_by_path(manifest)
 
     first, big_first = items[b"seized/a.txt"], items[b"seized/big-1.bin"]
     assert (first.kind, first.status) == ("file", "ok")
@@ -1115,7 +1107,7 @@ def test_extended_attributes_are_recorded_exactly(
         os.setxattr(root / "folder", "user.folder", b"on a folder")
     except OSError as error:
         pytest.skip(f"user xattrs are not supported here: {error.strerror}")
-    items = by_path(read_manifest(make_bundle(root).container, age_key)[0])
+    items = items_by_path(read_manifest(make_bundle(root).container, age_key)[0])
     recorded = items[b"seized/file.txt"].xattrs
     assert {k: base64.b64decode(v) for k, v in recorded.items() if k.startswith("user.")} == values
     folder = items[b"seized/folder"].xattrs
@@ -1135,7 +1127,7 @@ def test_extension_that_lies_is_flagged_and_honest_ones_are_not(
     (root / "honest.txt").write_text("just some notes\n")
     (root / "honest.png").write_bytes(png_bytes())
 
-    items = by_path(read_manifest(make_bundle(root).container, age_key)[0])
+    items = items_by_path(read_manifest(make_bundle(root).container, age_key)[0])
 
     photo = items[b"seized/photo.jpg"]
     assert photo.mime_type == "application/vnd.sqlite3"
@@ -1169,7 +1161,7 @@ def test_extra_hash_algorithms_are_exact_and_verify(
 
     bundle = make_bundle(root, hash_algorithms=algorithms)
     manifest, _raw = read_manifest(bundle.container, age_key)
-    items = by_path(manifest)
+    items = items_by_path(manifest)
 
     assert manifest.hash_algorithms == list(algorithms)
     contents["small-link.txt"] = contents["small.txt"]
@@ -1285,7 +1277,7 @@ def test_sample_phone_dump_acquires_as_documented(make_bundle: MakeBundle, age_k
     assert len(listed) >= 10
 
     bundle = make_bundle(seized)
-    items = by_path(read_manifest(bundle.container, age_key)[0])
+    items = items_by_path(read_manifest(bundle.container, age_key)[0])
 
     assert bundle.result.complete
     files = {path: item for path, item in items.items() if item.kind == "file"}
@@ -1352,7 +1344,7 @@ def test_more_than_65535_items_round_trip(scratch: Path, age_key: AgeKey) -> Non
     assert result.summary.files == folders * per_folder
     manifest, _raw = read_manifest(container, age_key)
     assert len(manifest.items) == total_items
-    items = by_path(manifest)
+    items = items_by_path(manifest)
     for path, data in expected.items():
         assert items[path].digests["sha256"] == hashlib.sha256(data).hexdigest()
     report = verify_bundle(VerifyRequest(container, key=age_key.material))
@@ -1388,7 +1380,7 @@ def test_file_over_4_gib_round_trips_with_zip64(scratch: Path, age_key: AgeKey) 
     assert result.complete
     assert container.stat().st_size > size
     manifest, _raw = read_manifest(container, age_key)
-    item = by_path(manifest)[b"seized/disk.img"]
+    item = items_by_path(manifest)[b"seized/disk.img"]
     assert (item.stored_size, item.digests["sha256"]) == (size, expected)
     assert item.location is not None
     member = next(m for m in manifest.members if m.name == item.location.member)

@@ -19,31 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from evidence_kit.bundle import open_container, unlock
 from evidence_kit.extract import ExtractRequest, extract_bundle
-from evidence_kit.models import ItemRecord, Manifest
 from evidence_kit.naming import path_bytes
 from evidence_kit.verify import VerifyRequest, verify_bundle
-from tests.conftest import AgeKey, MakeBundle
+from tests.conftest import AgeKey, MakeBundle, items_by_path, read_manifest
 
 DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 PATH_MAX = 4096
-
-
-def read_manifest(container: Path, key: AgeKey) -> tuple[Manifest, bytes]:
-    bundle = open_container(container, trusted=None)
-    try:
-        unlock(bundle, key.material, trusted=None)
-        assert bundle.manifest is not None and bundle.manifest_bytes is not None
-        return bundle.manifest, bundle.manifest_bytes
-    finally:
-        bundle.close()
-
-
-def by_path(manifest: Manifest) -> dict[bytes, ItemRecord]:
-    items = {path_bytes(item.path): item for item in manifest.items}
-    assert len(items) == len(manifest.items), "two items share one path"
-    return items
 
 
 def write_at(dir_fd: int, name: bytes, data: bytes) -> None:
@@ -182,7 +164,7 @@ def test_odd_names_survive_exactly_and_are_recreated_byte_for_byte(
 
     bundle = make_bundle(root)
     manifest, _raw = read_manifest(bundle.container, age_key)
-    items = by_path(manifest)
+    items = items_by_path(manifest)
 
     assert bundle.result.complete, bundle.result.problems
     assert set(items) == set(expected)
@@ -208,7 +190,7 @@ def test_display_form_escapes_control_characters_and_undecodable_bytes(
 ) -> None:
     root = tmp_path / "seized"
     build_odd_tree(root)
-    items = by_path(read_manifest(make_bundle(root).container, age_key)[0])
+    items = items_by_path(read_manifest(make_bundle(root).container, age_key)[0])
 
     for item in items.values():
         display = item.path.display
@@ -249,7 +231,7 @@ def test_odd_source_folder_name_becomes_the_exact_label(
     bundle = make_bundle(Path(os.fsdecode(source)))
     manifest, _raw = read_manifest(bundle.container, age_key)
 
-    assert set(by_path(manifest)) == {label, label + b"/inside.txt"}
+    assert set(items_by_path(manifest)) == {label, label + b"/inside.txt"}
     assert path_bytes(manifest.sources[0].path) == source
     assert manifest.sources[0].label == "\\xe9vidence\\n-2026"
     out = tmp_path / "extracted"
@@ -300,7 +282,7 @@ def test_times_are_recorded_exactly_and_restored_exactly(
 
     bundle = make_bundle(root)
     manifest, raw = read_manifest(bundle.container, age_key)
-    items = by_path(manifest)
+    items = items_by_path(manifest)
 
     cases = {
         **{b"seized/folder/" + n.encode(): t for n, t in TIMES.items()},

@@ -30,7 +30,7 @@ from evidence_kit.extract import ExtractRequest, extract_bundle
 from evidence_kit.models import CustodyEvent, ExtractResult, ItemRecord, Manifest
 from evidence_kit.naming import display_name, path_bytes
 from evidence_kit.sources import filesystem
-from tests.conftest import AgeKey, Bundle, MakeBundle
+from tests.conftest import AgeKey, Bundle, MakeBundle, read_manifest
 
 Cli = Callable[..., Any]
 
@@ -76,16 +76,6 @@ def partial_files(root: Path) -> list[str]:
         for name in names
         if name.endswith(".partial")
     ]
-
-
-def read_manifest(container: Path, age_key: AgeKey) -> Manifest:
-    bundle = open_container(container, trusted=None)
-    try:
-        unlock(bundle, age_key.material, trusted=None)
-        assert bundle.manifest is not None
-        return bundle.manifest
-    finally:
-        bundle.close()
 
 
 def bundle_password(container: Path, age_key: AgeKey) -> bytes:
@@ -182,7 +172,7 @@ def test_hostile_names_write_nothing_outside_the_destination(
             (source / name).write_bytes(b"content of " + relpath)
     rename_on_walk(monkeypatch, hostile | safe_renames)
     bundle = make_bundle(source)
-    manifest = read_manifest(bundle.container, age_key)
+    manifest = read_manifest(bundle.container, age_key)[0]
     assert {path_bytes(i.path) for i in manifest.items} >= set(hostile.values())
 
     destination = tmp_path / "arena" / "level" / "dest"
@@ -326,7 +316,7 @@ def test_a_tampered_member_leaves_no_file_and_no_partial_and_exits_1(
     age_key: AgeKey,
 ) -> None:
     bundle = make_bundle(small_tree)
-    manifest = read_manifest(bundle.container, age_key)
+    manifest = read_manifest(bundle.container, age_key)[0]
     large = item_by_path(manifest, "seized/large.bin")
     small = item_by_path(manifest, "seized/docs/deep/random.bin")
     assert large.location is not None and large.location.inner is None
@@ -370,7 +360,7 @@ def test_pyzipper_extract_leaves_a_partial_file_for_a_tampered_member(
 ) -> None:
     """Why extraction does its own temp-and-rename: the stock call leaves the bad bytes."""
     bundle = make_bundle(small_tree)
-    large = item_by_path(read_manifest(bundle.container, age_key), "seized/large.bin")
+    large = item_by_path(read_manifest(bundle.container, age_key)[0], "seized/large.bin")
     assert large.location is not None
     password = bundle_password(bundle.container, age_key)
     flip_member_byte(bundle.container, large.location.member)
@@ -402,7 +392,7 @@ def test_a_bundle_failing_bundle_level_checks_is_refused_and_nothing_written(
     if damage == "custody-log-missing":
         bundle.custody_log.unlink()
     else:
-        large = item_by_path(read_manifest(bundle.container, age_key), "seized/large.bin")
+        large = item_by_path(read_manifest(bundle.container, age_key)[0], "seized/large.bin")
         assert large.location is not None
         flip_member_byte(bundle.container, large.location.member)
     destination = tmp_path / "dest"
@@ -445,7 +435,7 @@ def test_every_extracted_file_has_the_manifests_size_and_digest(
     make_bundle: MakeBundle, small_tree: Path, tmp_path: Path, age_key: AgeKey
 ) -> None:
     bundle = make_bundle(small_tree, hash_algorithms=("sha256", "md5"))
-    manifest = read_manifest(bundle.container, age_key)
+    manifest = read_manifest(bundle.container, age_key)[0]
     destination = tmp_path / "dest"
 
     result = extract_bundle(ExtractRequest(bundle.container, destination, key=age_key.material))

@@ -13,7 +13,7 @@ import base64
 import errno
 import os
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,22 +77,19 @@ def resolve_sources(paths: Sequence[Path]) -> list[Source]:
     return sources
 
 
+_KINDS: tuple[tuple[Callable[[int], bool], ItemKind], ...] = (
+    (stat.S_ISREG, "file"),
+    (stat.S_ISDIR, "directory"),
+    (stat.S_ISLNK, "symlink"),
+    (stat.S_ISFIFO, "fifo"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISCHR, "char-device"),
+    (stat.S_ISBLK, "block-device"),
+)
+
+
 def kind_of(mode: int) -> ItemKind:
-    if stat.S_ISREG(mode):
-        return "file"
-    if stat.S_ISDIR(mode):
-        return "directory"
-    if stat.S_ISLNK(mode):
-        return "symlink"
-    if stat.S_ISFIFO(mode):
-        return "fifo"
-    if stat.S_ISSOCK(mode):
-        return "socket"
-    if stat.S_ISCHR(mode):
-        return "char-device"
-    if stat.S_ISBLK(mode):
-        return "block-device"
-    return "unknown"
+    return next((kind for test, kind in _KINDS if test(mode)), "unknown")
 
 
 def open_readonly(name: str, flags: int, dir_fd: int | None) -> tuple[int, bool]:

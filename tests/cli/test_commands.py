@@ -27,7 +27,6 @@ from typer.testing import CliRunner
 
 from evidence_kit import acquire as acquire_module
 from evidence_kit import keys
-from evidence_kit.bundle import open_container, unlock
 from evidence_kit.cli.app import app
 from evidence_kit.keys import KeyMaterial
 from evidence_kit.models import CustodyEvent, Manifest
@@ -40,6 +39,7 @@ from tests.conftest import (
     AgeKey,
     MakeBundle,
     SigningKey,
+    read_manifest,
 )
 
 Cli = Callable[..., Any]
@@ -78,16 +78,6 @@ def acquire_args(source: Path, out: Path, *extra: str | Path) -> list[str | Path
 def custody_event_0(container: Path) -> CustodyEvent:
     line = container.with_suffix(".custody.jsonl").read_bytes().splitlines()[0]
     return CustodyEvent.model_validate_json(line)
-
-
-def read_manifest(container: Path, material: KeyMaterial) -> tuple[Manifest, bytes]:
-    bundle = open_container(container, trusted=None)
-    try:
-        unlock(bundle, material, trusted=None)
-        assert bundle.manifest is not None and bundle.manifest_bytes is not None
-        return bundle.manifest, bundle.manifest_bytes
-    finally:
-        bundle.close()
 
 
 def one_json_document(result: Any) -> Any:
