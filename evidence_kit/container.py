@@ -421,6 +421,7 @@ class _Central:
     needed: int
     internal_attr: int
     external_attr: int
+    zip64: bool
 
 
 def _parse_central(directory: bytes, count: int, layout: Layout) -> list[_Central] | None:
@@ -489,6 +490,7 @@ def _parse_central(directory: bytes, count: int, layout: Layout) -> list[_Centra
                 needed,
                 internal_attr,
                 external_attr,
+                _ZIP64_EXTRA_ID in extras,
             )
         )
     if pos != len(directory):
@@ -547,11 +549,11 @@ def _check_local(fp: BinaryIO, central: _Central, layout: Layout) -> MemberEntry
         or usize != central.size
         or extras.get(_AES_EXTRA_ID) != central.aes
         or (dostime, dosdate) != (central.dostime, central.dosdate)
-        or needed != central.needed
     ):
         problem("zip-local-header-mismatch", _("local and central headers disagree"))
     if (
-        central.needed not in _VERSIONS_NEEDED
+        needed not in _VERSIONS_NEEDED  # pyzipper 0.4 writes 2.0 in ZIP64 local headers too
+        or central.needed != (_VERSIONS_NEEDED[1] if central.zip64 else _VERSIONS_NEEDED[0])
         or central.made != _MADE_BY_UNIX | central.needed
         or central.internal_attr != 0
         or central.external_attr != MEMBER_ATTRIBUTES
