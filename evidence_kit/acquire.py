@@ -32,10 +32,11 @@ from evidence_kit.container import (
     SEAL_MEMBER,
     SMALL_ITEM_LIMIT,
     ContainerWriter,
+    ItemSink,
 )
 from evidence_kit.custody import custody_log_path, event_line, sign_event
 from evidence_kit.errors import EnvironmentFailure, OutputExists, UsageError
-from evidence_kit.hashing import MultiDigest
+from evidence_kit.hashing import MultiDigest, ThreadedDigest, digest_for
 from evidence_kit.i18n import _
 from evidence_kit.models import (
     AcquireResult,
@@ -151,9 +152,8 @@ def acquire(request: AcquireRequest, progress: Progress | None = None) -> Acquir
                 signature=signature,
             )
             writer.add_encrypted(SEAL_MEMBER, canonical_bytes(seal))
-            writer.close()
+            container_sha256 = writer.close() or _file_sha256(container_file.file)
             container_file.sync()
-            container_sha256 = _file_sha256(container_file.file)
             first_event = sign_event(
                 CustodyEvent(
                     seq=0,
@@ -523,6 +523,29 @@ class _ItemWalker:
         finally:
             os.close(fd)
 
+    def _copy(
+        self, fd: int, digest: MultiDigest | ThreadedDigest, sink: ItemSink
+    ) -> tuple[int, bytes, list[ReadError]]:
+        """One read of every byte: each chunk to the digests and the container.
+        Returns (bytes read, the first MiB for libmagic, read errors)."""
+        head = b""
+        offset = 0
+        while True:
+            try:
+                chunk = read_chunk(fd, CHUNK_SIZE)
+            except OSError as error:
+                failure = ReadError(offset=offset, length=None, errno=error.errno or errno.EIO,
+                                    error=error.strerror or str(error))  # fmt: skip
+                return offset, head, [failure]
+            if not chunk:
+                return offset, head, []
+            if len(head) < filetype.MAGIC_BYTES:
+                head += chunk[: filetype.MAGIC_BYTES - len(head)]
+            digest.update(chunk)
+            sink.write(chunk)
+            offset += len(chunk)
+            self._progress.advance(nbytes=len(chunk))
+
     def _read_open_file(
         self, entry: SourceEntry, item_id: int, common: _StatFields, fd: int, noatime: bool
     ) -> ItemRecord:
@@ -539,32 +562,12 @@ class _ItemWalker:
                 stat_after=stat_record(before),
                 noatime=noatime,
             )
-        digest = MultiDigest(self._algorithms)
+        digest = digest_for(before.st_size, self._algorithms)
         sink = self._writer.begin_item(item_id, before.st_size)
-        head = b""
-        read_errors: list[ReadError] = []
-        offset = 0
-        while True:
-            try:
-                chunk = read_chunk(fd, CHUNK_SIZE)
-            except OSError as error:
-                read_errors.append(
-                    ReadError(
-                        offset=offset,
-                        length=None,
-                        errno=error.errno or errno.EIO,
-                        error=error.strerror or str(error),
-                    )
-                )
-                break
-            if not chunk:
-                break
-            if len(head) < filetype.MAGIC_BYTES:
-                head += chunk[: filetype.MAGIC_BYTES - len(head)]
-            digest.update(chunk)
-            sink.write(chunk)
-            offset += len(chunk)
-            self._progress.advance(nbytes=len(chunk))
+        try:
+            offset, head, read_errors = self._copy(fd, digest, sink)
+        finally:
+            digest.close()
         digests = digest.hexdigests()
         location: ItemLocation = sink.finish(digests["sha256"])
         after = os.fstat(fd)

@@ -196,7 +196,7 @@ def unlock(bundle: Bundle, material: keys.KeyMaterial, *, trusted: set[str] | No
         bundle.error("key-slot-unusable", "container", error.message)
         return
     try:
-        bundle.reader = ContainerReader(bundle.fp, bundle.key)
+        bundle.reader = ContainerReader(bundle.fp, bundle.key, bundle.layout)
     except READ_ERRORS as error:
         bundle.error("container-unreadable", "container", str(error))
         return

@@ -24,8 +24,11 @@ from dataclasses import dataclass, field
 from typing import IO, BinaryIO, Literal
 
 import pyzipper
+from pyzipper.zipfile import _ZipWriteFile
 from pyzipper.zipfile_aes import AESZipInfo
 
+from evidence_kit import winzip_aes
+from evidence_kit.hashing import ThreadedDigest
 from evidence_kit.i18n import _
 from evidence_kit.keys import BundleKey, KeySlot
 from evidence_kit.models import ItemLocation, MemberRecord
@@ -33,7 +36,7 @@ from evidence_kit.models import ItemLocation, MemberRecord
 MANIFEST_MEMBER = "manifest.json"
 SEAL_MEMBER = "seal.json"
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
-AES_OVERHEAD = 16 + 2 + 10  # salt (AES-256), password verifier, HMAC-SHA1-80
+AES_OVERHEAD = winzip_aes.OVERHEAD  # salt (AES-256), password verifier, HMAC-SHA1-80
 SMALL_ITEM_LIMIT = 1 << 20  # items up to this size are packed
 PACK_TARGET = 8 << 20  # a pack is sealed into its member once it reaches this size
 MAX_PACK_SIZE = 64 << 20  # verification refuses to buffer a pack larger than this
@@ -55,43 +58,138 @@ MEMBER_NAME = re.compile(
 )
 
 
-def _member_info(name: str, size: int = 0) -> AESZipInfo:
-    info = AESZipInfo(name, date_time=ZIP_EPOCH)
-    info.compress_type = pyzipper.ZIP_STORED
-    info.external_attr = MEMBER_ATTRIBUTES
-    info.file_size = size
-    return info
+class _MemberInfo(AESZipInfo):  # type: ignore[misc]
+    """A member's headers as they will be once it is written: pyzipper writes a local
+    header, then seeks back to rewrite it with the final sizes and CRC. When the first one
+    is already final, the rewrite changes no byte and the container can be hashed as it
+    is written (see DigestingFile)."""
+
+    __slots__ = ("expected_crc",)
+
+    def __init__(self, name: str, size: int, crc: int) -> None:
+        super().__init__(name, date_time=ZIP_EPOCH)
+        self.compress_type = pyzipper.ZIP_STORED  # type: ignore[misc]
+        self.external_attr = MEMBER_ATTRIBUTES  # type: ignore[misc]
+        self.file_size = size  # type: ignore[misc]
+        self.expected_crc = crc
+
+
+def _member_info(name: str, size: int = 0, crc: int = 0) -> _MemberInfo:
+    return _MemberInfo(name, size, crc)
+
+
+class _MemberWriter(_ZipWriteFile):  # type: ignore[misc]
+    """pyzipper's member writer: its first local header carries the expected sizes and
+    CRC, and it skips the plaintext CRC that AE-2 never stores."""
+
+    def __init__(self, zf: object, zinfo: _MemberInfo, zip64: bool, encrypter: object) -> None:
+        overhead = winzip_aes.OVERHEAD if encrypter is not None else 0
+        zinfo.compress_size = zinfo.file_size + overhead
+        zinfo.CRC = 0 if encrypter is not None else zinfo.expected_crc
+        super().__init__(zf, zinfo, zip64, encrypter)
+
+    def write(self, data: bytes) -> int:
+        if self.closed:
+            raise ValueError("I/O operation on closed file.")
+        size = len(data)
+        self._file_size += size
+        if self._encrypter is None:
+            self._crc: int = zlib.crc32(data, self._crc)
+        else:
+            data = self._encrypter.encrypt(data)
+        self._compress_size += len(data)
+        self._fileobj.write(data)
+        return size
+
+
+class _AESZipFile(pyzipper.AESZipFile):  # type: ignore[misc]
+    """pyzipper's zip writer with WinZip AES done through OpenSSL (winzip_aes)."""
+
+    zipwritefile_cls = _MemberWriter
+
+    def get_encrypter(self) -> winzip_aes.WinZipAESEncrypter:
+        return winzip_aes.WinZipAESEncrypter(self.pwd)
+
+
+class DigestingFile:
+    """A seekable file that hashes what is appended to it, as it is appended.
+
+    pyzipper seeks back only to rewrite a member's local header; when the rewrite repeats
+    the bytes already there, the running SHA-256 stays right. Any other overwrite makes
+    :meth:`hexdigest` return None (the caller then reads the file back).
+    """
+
+    HEADER_LIMIT = 4096  # writes this small are remembered, to compare rewrites with
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._sha256 = ThreadedDigest(["sha256"], depth=8)  # on the other core
+        self._position = self._end = 0
+        self._small_writes: dict[int, bytes] = {}
+        self._stale = False
+
+    def write(self, data: bytes) -> int:
+        size = len(data)
+        if self._position == self._end:
+            self._sha256.update(data)
+            self._end += size
+            if size <= self.HEADER_LIMIT:
+                self._small_writes[self._position] = bytes(data)
+        elif self._small_writes.get(self._position) != data or self._position + size > self._end:
+            self._stale = True
+        self._raw.write(data)
+        self._position += size
+        return size
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._position = self._raw.seek(offset, whence)
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def flush(self) -> None:
+        self._raw.flush()
+
+    def seekable(self) -> bool:
+        return True
+
+    def hexdigest(self) -> str | None:
+        digest = self._sha256.hexdigests()["sha256"]
+        return None if self._stale or self._position != self._end else digest
+
+    def abandon(self) -> None:
+        self._sha256.close()
 
 
 class ContainerWriter:
     """Writes one container to an open, seekable, empty binary file."""
 
     def __init__(self, fileobj: BinaryIO, key: BundleKey) -> None:
-        self._zip = pyzipper.AESZipFile(
-            fileobj, "w", compression=pyzipper.ZIP_STORED, allowZip64=True
-        )
+        self._file = DigestingFile(fileobj)
+        self._zip = _AESZipFile(self._file, "w", compression=pyzipper.ZIP_STORED, allowZip64=True)
         self._key = key
         self._members: list[MemberRecord] = []
         self._next_item_member = 1
         self._next_pack_member = 1
         self._pack: _Pack | None = None
+        self._open_stream: IO[bytes] | None = None
 
     # -- members ---------------------------------------------------------------------
 
     def add_key_slot(self, slot: KeySlot) -> None:
         """Key slots are stored unencrypted: they are age-encrypted already."""
         self._zip.encryption = None
-        self._zip.writestr(_member_info(slot.member, len(slot.data)), slot.data)
+        info = _member_info(slot.member, len(slot.data), zlib.crc32(slot.data))
+        self._zip.writestr(info, slot.data)
 
     def add_encrypted(self, name: str, data: bytes) -> None:
         with self._open_encrypted(name, len(data)) as member:
             member.write(data)
 
     def _open_encrypted(self, name: str, size_hint: int) -> IO[bytes]:
-        self._zip.encryption = pyzipper.WZ_AES
+        self._zip.encryption = pyzipper.WZ_AES  # AE-2, AES-256: see winzip_aes
         self._zip.setpassword(self._key.password)
-        # AE-2 always: no CRC of the plaintext in the clear headers.
-        self._zip.encryption_kwargs = {"nbits": 256, "force_wz_aes_version": 2}
         info = _member_info(name, size_hint)
         stream: IO[bytes] = self._zip.open(info, "w", force_zip64=size_hint > ZIP64_THRESHOLD)
         return stream
@@ -109,9 +207,11 @@ class ContainerWriter:
             self._seal_pack()
         self._pack = None
 
-    def close(self) -> None:
+    def close(self) -> str | None:
+        """Finish the container; its SHA-256 when it could be hashed as written."""
         self.finish_packs()
         self._zip.close()
+        return self._file.hexdigest()
 
     def abort(self) -> None:
         """Drop the zip without writing its directory (the caller discards the file).
@@ -120,6 +220,10 @@ class ContainerWriter:
         """
         self._zip._writing = False
         self._zip.fp = None
+        self._file.abandon()
+        encrypter = getattr(self._open_stream, "_encrypter", None)
+        if isinstance(encrypter, winzip_aes.WinZipAESEncrypter):
+            encrypter.abandon()
         if self._pack is not None:
             self._pack.abandon()
             self._pack = None
@@ -129,7 +233,7 @@ class ContainerWriter:
     def _new_item_member(self, size_hint: int) -> tuple[str, IO[bytes]]:
         name = f"item/{self._next_item_member:06d}"
         self._next_item_member += 1
-        return name, self._open_encrypted(name, size_hint)
+        return name, self._open_encrypted(name, padded_size(size_hint))
 
     def _record_member(
         self, name: str, role: Literal["item", "pack"], size: int, sha256: str, padding: int = 0
@@ -275,6 +379,8 @@ class Layout:
     size: int
     entries: list[MemberEntry] = field(default_factory=list)
     problems: list[LayoutProblem] = field(default_factory=list)
+    _by_name: dict[str, MemberEntry] = field(default_factory=dict, repr=False)
+    _indexed: int = 0
 
     @property
     def readable(self) -> bool:
@@ -282,10 +388,11 @@ class Layout:
         return not any(p.code in _FATAL for p in self.problems)
 
     def entry(self, name: str) -> MemberEntry | None:
-        for entry in self.entries:
-            if entry.name == name:
-                return entry
-        return None
+        """The first member of that name (duplicates are a layout problem already)."""
+        for entry in self.entries[self._indexed :]:
+            self._by_name.setdefault(entry.name, entry)
+        self._indexed = len(self.entries)
+        return self._by_name.get(name)
 
     @property
     def key_slot_entries(self) -> list[MemberEntry]:
@@ -600,35 +707,38 @@ def read_plain_member(fp: BinaryIO, entry: MemberEntry) -> bytes:
 class ContainerReader:
     """Decrypts members of a container whose layout was checked by :func:`read_layout`."""
 
-    def __init__(self, fp: BinaryIO, key: BundleKey) -> None:
-        self._zip = pyzipper.AESZipFile(fp, "r")
-        self._zip.setpassword(key.password)
+    def __init__(self, fp: BinaryIO, key: BundleKey, layout: Layout) -> None:
+        self._fp = fp
+        self._password = key.password
+        self._layout = layout
 
     def chunks(self, name: str, limit: int, chunk_size: int = 1 << 20) -> Iterator[bytes]:
-        """Decrypt ``name`` to its end (so the MAC is checked), at most ``limit`` + 1 bytes.
+        """Decrypt ``name`` to its end (the MAC is checked after the last chunk).
 
-        Raises zipfile.BadZipFile / RuntimeError / ValueError on a bad MAC or password check.
+        Raises KeyError (no such member), ValueError (more than ``limit`` bytes, or not
+        encrypted), WrongPassword or BadMac.
         """
-        total = 0
-        with self._zip.open(name) as member:
-            while True:
-                chunk = member.read(chunk_size)
-                if not chunk:
-                    return
-                total += len(chunk)
-                yield chunk
-                if total > limit:
-                    return
+        entry = self._layout.entry(name)
+        if entry is None:
+            raise KeyError(name)
+        if not entry.encrypted:
+            raise ValueError(_("not encrypted: refusing to read it"))
+        if entry.compressed_size - winzip_aes.OVERHEAD > limit:
+            raise ValueError(_("larger than the manifest says"))
+        yield from winzip_aes.decrypt(
+            self._fp, entry.data_offset, entry.compressed_size, self._password, chunk_size
+        )
 
     def read(self, name: str, limit: int) -> bytes:
         return b"".join(self.chunks(name, limit))
 
     def close(self) -> None:
-        self._zip.close()
+        pass  # the file belongs to the caller
 
 
 READ_ERRORS = (
-    AttributeError,  # pyzipper, fed a member whose headers lie about its encryption
+    winzip_aes.BadMac,
+    winzip_aes.WrongPassword,
     zipfile.BadZipFile,
     pyzipper.BadZipFile,
     RuntimeError,
@@ -649,6 +759,7 @@ __all__ = [
     "SEAL_MEMBER",
     "ContainerReader",
     "ContainerWriter",
+    "DigestingFile",
     "ItemSink",
     "Layout",
     "LayoutProblem",

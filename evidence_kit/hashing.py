@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 from collections.abc import Iterable
+from typing import Protocol
 
 from evidence_kit.errors import UsageError
 from evidence_kit.i18n import _
@@ -31,11 +34,19 @@ def parse_algorithms(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(chosen)
 
 
-class MultiDigest:
-    """Feeds each buffer to every chosen algorithm."""
+class Hasher(Protocol):
+    def update(self, data: bytes | bytearray | memoryview, /) -> None: ...
 
-    def __init__(self, algorithms: Iterable[str]) -> None:
-        self._hashers = {name: hashlib.new(name) for name in algorithms}
+    def digest(self) -> bytes: ...
+
+    def hexdigest(self) -> str: ...
+
+
+class MultiDigest:
+    """Feeds each buffer to every chosen algorithm (or to the hashers given, e.g. HMACs)."""
+
+    def __init__(self, algorithms: Iterable[str] = (), hashers: dict[str, Hasher] | None = None):
+        self._hashers = hashers or {name: hashlib.new(name) for name in algorithms}
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
         for hasher in self._hashers.values():
@@ -44,5 +55,71 @@ class MultiDigest:
     def hexdigests(self) -> dict[str, str]:
         return {name: hasher.hexdigest() for name, hasher in self._hashers.items()}
 
+    def digests(self) -> dict[str, bytes]:
+        return {name: hasher.digest() for name, hasher in self._hashers.items()}
 
-__all__ = ["REQUIRED_ALGORITHM", "SUPPORTED_ALGORITHMS", "MultiDigest", "parse_algorithms"]
+    def close(self) -> None:
+        pass
+
+
+class ThreadedDigest:
+    """A MultiDigest fed from a second thread.
+
+    hashlib releases the GIL on large buffers, so the digests of one chunk are computed on
+    the other core while this thread encrypts and writes it (or decrypts the next one).
+    Chunks must not change after :meth:`update`; at most ``depth`` wait in the queue.
+    """
+
+    def __init__(
+        self,
+        algorithms: Iterable[str] = (),
+        depth: int = 4,
+        hashers: dict[str, Hasher] | None = None,
+    ) -> None:
+        self._digest = MultiDigest(algorithms, hashers)
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self._thread = threading.Thread(target=self._run, name="digest", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            self._digest.update(chunk)
+
+    def update(self, data: bytes) -> None:
+        self._queue.put(data)
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def hexdigests(self) -> dict[str, str]:
+        self.close()
+        return self._digest.hexdigests()
+
+    def digests(self) -> dict[str, bytes]:
+        self.close()
+        return self._digest.digests()
+
+
+THREAD_THRESHOLD = 8 << 20  # smaller items are hashed inline: a thread costs more
+
+
+def digest_for(
+    size: int, algorithms: Iterable[str] = (), hashers: dict[str, Hasher] | None = None
+) -> MultiDigest | ThreadedDigest:
+    """A digest for ``size`` bytes: on a second thread when that pays."""
+    if size >= THREAD_THRESHOLD:
+        return ThreadedDigest(algorithms, hashers=hashers)
+    return MultiDigest(algorithms, hashers)
+
+
+__all__ = [
+    "REQUIRED_ALGORITHM",
+    "SUPPORTED_ALGORITHMS",
+    "Hasher",
+    "MultiDigest",
+    "ThreadedDigest",
+    "digest_for",
+    "parse_algorithms",
+]

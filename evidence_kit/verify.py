@@ -28,7 +28,7 @@ from evidence_kit.bundle import (
 )
 from evidence_kit.container import MANIFEST_MEMBER, SEAL_MEMBER
 from evidence_kit.errors import NoUsableKey
-from evidence_kit.hashing import MultiDigest
+from evidence_kit.hashing import digest_for
 from evidence_kit.i18n import _
 from evidence_kit.keys import KeyMaterial
 from evidence_kit.models import ItemRecord, Manifest, VerificationReport
@@ -194,7 +194,8 @@ def _check_item_member(
 ) -> int:
     """One dedicated member: all its items share its bytes (a file and its hard links)."""
     try:
-        size, actual = _digest(contents.member_chunks(name), manifest.hash_algorithms)
+        expected = items[0].stored_size or 0 if items else 0
+        size, actual = _digest(contents.member_chunks(name), manifest.hash_algorithms, expected)
     except ContentError as error:
         bundle.error(error.code, items[0].path.display if items else name, str(error))
         return 0
@@ -223,13 +224,18 @@ def _check_item(
     return size
 
 
-def _digest(chunks: Iterable[bytes], algorithms: Sequence[str]) -> tuple[int, dict[str, str]]:
+def _digest(
+    chunks: Iterable[bytes], algorithms: Sequence[str], expected_size: int = 0
+) -> tuple[int, dict[str, str]]:
     """(bytes, digests) of a stream; ContentError from the stream passes through."""
-    digest = MultiDigest(algorithms)
+    digest = digest_for(expected_size, algorithms)
     size = 0
-    for chunk in chunks:
-        digest.update(chunk)
-        size += len(chunk)
+    try:
+        for chunk in chunks:
+            digest.update(chunk)
+            size += len(chunk)
+    finally:
+        digest.close()
     return size, digest.hexdigests()
 
 
