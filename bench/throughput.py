@@ -2,25 +2,27 @@
 
     .venv/bin/python bench/throughput.py [--size-mib 1024] [--rounds 3] [--keep DIR]
 
-Makes a random file of the given size (and uses the bundled sample cases), then runs,
-alternately and ``--rounds`` times each: ``cat`` to /dev/null, ``sha256sum``,
-``7zz a -tzip -mem=AES256 -mx0`` (what a user would pick instead), ``evidence-kit
-acquire`` (age recipient key slot, so no scrypt cost is counted) and ``evidence-kit verify``
-with the identity. Prints medians in seconds, MiB/s, and ratios to 7-Zip. Benchmarks, not
-tests: nothing here asserts a time.
+Makes a random file of the given size and a tree of ``--small-files`` files of 1-64 KiB
+(and uses the bundled sample cases), then runs, alternately and ``--rounds`` times each:
+``cat`` to /dev/null, ``sha256sum``, ``openssl dgst -sha256``, ``hashdeep`` (where
+installed), ``7zz a -tzip -mem=AES256 -mx0`` (what a user would pick instead),
+``evidence-kit acquire`` (age recipient key slot, so no scrypt cost is counted) and
+``evidence-kit verify`` with the identity. Prints medians in seconds, MiB/s, ratios to
+7-Zip, and the peak memory (RSS) of acquire and verify. Benchmarks, not tests: nothing
+here asserts a time.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pyrage
@@ -39,12 +41,20 @@ CASE_ARGS = [
 ]
 
 
-def timed(command: list[str], before: Callable[[], None] | None = None) -> float:
-    if before:
-        before()
+PEAK_RSS: dict[str, int] = {}
+
+
+def timed(command: list[str], label: str = "") -> float:
+    """Wall time of ``command``; its peak RSS (KiB) is kept under ``label``."""
     start = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _pid, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed: {' '.join(command)}")
+    if label:
+        PEAK_RSS[label] = max(PEAK_RSS.get(label, 0), usage.ru_maxrss)
+    return elapsed
 
 
 def make_random(path: Path, size: int) -> None:
@@ -115,17 +125,33 @@ def bench_source(
     clean()
     seven_time = statistics.median(runs["7zz"])
     print(f"\n{name}: {size / 2**20:.1f} MiB, {len(files)} files, median of {rounds} rounds")
-    print(f"  {'what':<10} {'seconds':>8} {'MiB/s':>8} {'x 7-Zip':>8}")
+    print(f"  {'what':<12} {'seconds':>8} {'MiB/s':>8} {'x 7-Zip':>8}")
     for what, times in runs.items():
         median = statistics.median(times)
         rate = size / 2**20 / median if median else float("nan")
-        print(f"  {what:<10} {median:8.2f} {rate:8.1f} {median / seven_time:8.2f}")
+        print(f"  {what:<12} {median:8.2f} {rate:8.1f} {median / seven_time:8.2f}")
+    for what in ("acquire", "verify"):
+        print(f"  peak RSS of {what}: {PEAK_RSS[f'{name}/{what}'] / 1024:.0f} MiB")
+
+
+def batches(files: list[str], size: int = 2000) -> list[list[str]]:
+    return [files[i : i + size] for i in range(0, len(files), size)]
+
+
+def make_small_files(root: Path, count: int) -> None:
+    """``count`` files of 1-64 KiB of seeded random bytes, 200 to a folder."""
+    rng = random.Random(20261128)
+    for index in range(count):
+        folder = root / f"d{index // 200:03d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"f{index:05d}.bin").write_bytes(rng.randbytes(rng.randint(1024, 65536)))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--small-files", type=int, default=20_000)
     parser.add_argument("--keep", type=Path, help="work folder (default: a temp folder)")
     args = parser.parse_args()
     if shutil.which("7zz") is None:

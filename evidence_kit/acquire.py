@@ -15,7 +15,7 @@ import os
 import shutil
 import stat
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, TypedDict
@@ -56,7 +56,7 @@ from evidence_kit.models import (
     StatRecord,
     Summary,
 )
-from evidence_kit.naming import display_name, path_name
+from evidence_kit.naming import display_name, path_bytes, path_name
 from evidence_kit.progress import Progress, SilentProgress
 from evidence_kit.provenance import provenance
 from evidence_kit.sources.filesystem import (
@@ -117,8 +117,10 @@ def acquire(request: AcquireRequest, progress: Progress | None = None) -> Acquir
             for slot in slots:
                 writer.add_key_slot(slot)
             walker = _ItemWalker(writer, request.hash_algorithms, progress)
+            stack.callback(walker.abandon)
             for source in sources:
                 walker.acquire_source(source)
+            items = walker.finish()
             writer.finish_packs()
             manifest = Manifest(
                 bundle_id=bundle_id,
@@ -136,8 +138,8 @@ def acquire(request: AcquireRequest, progress: Progress | None = None) -> Acquir
                     for s in slots
                 ],
                 members=writer.members,
-                items=walker.items,
-                summary=summarise(walker.items),
+                items=items,
+                summary=summarise(items),
             )
             manifest_bytes = canonical_bytes(manifest)
             manifest_sha256 = hashlib.sha256(manifest_bytes).hexdigest()
@@ -364,6 +366,32 @@ class _ItemWalker:
         self._hardlinks: dict[tuple[int, int], ItemRecord] = {}
         self.items: list[ItemRecord] = []
         self.noatime_refused: set[int] = set()
+        self._typing = filetype.Identifier()
+
+    def _set_types(self, identified: Iterator[tuple[int, tuple[str, str]]]) -> None:
+        for item_id, (mime_type, description) in identified:
+            item = self.items[item_id]
+            name = path_bytes(item.path).rsplit(b"/", 1)[-1]
+            self.items[item_id] = item.model_copy(
+                update={
+                    "mime_type": mime_type,
+                    "description": description,
+                    "extension_mismatch": filetype.extension_mismatch(name, mime_type),
+                }
+            )
+
+    def finish(self) -> list[ItemRecord]:
+        """Every record, with the file types identified meanwhile on other threads."""
+        self._set_types(self._typing.results())
+        for index, item in enumerate(self.items):
+            if item.hardlink_of is not None:
+                first = self.items[item.hardlink_of]
+                update = {"mime_type": first.mime_type, "description": first.description}
+                self.items[index] = item.model_copy(update=update)
+        return self.items
+
+    def abandon(self) -> None:
+        self._typing.abandon()
 
     def acquire_source(self, source: Source) -> None:
         for entry in walk(source.index, str(source.path), source.label):
@@ -371,6 +399,7 @@ class _ItemWalker:
             if record.noatime is False:
                 self.noatime_refused.add(source.index)
             self.items.append(record)
+            self._set_types(self._typing.ready())
             self._progress.advance(items=1)
 
     def _record(self, entry: SourceEntry) -> ItemRecord:
@@ -572,7 +601,7 @@ class _ItemWalker:
         location: ItemLocation = sink.finish(digests["sha256"])
         after = os.fstat(fd)
         path_now = lstat_again(entry)
-        mime_type, description = filetype.identify(head)
+        self._typing.submit(item_id, head)
         changed = not (
             _unchanged(entry.stat, before)
             and _unchanged(before, after)
@@ -601,11 +630,6 @@ class _ItemWalker:
             errno=read_errors[0].errno if read_errors else None,
             stored_size=offset,
             xattrs=read_xattrs(entry, fd),
-            mime_type=mime_type,
-            description=description,
-            extension_mismatch=filetype.extension_mismatch(
-                entry.relpath.rsplit(b"/", 1)[-1], mime_type
-            ),
             digests=digests,
             location=location,
             read_at=read_at,
