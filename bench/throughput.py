@@ -86,42 +86,24 @@ def bench_source(
         if source.is_file()
         else [str(p) for p in sorted(source.rglob("*")) if p.is_file() and not p.is_symlink()]
     )
-    runs: dict[str, list[float]] = {k: [] for k in ("cat", "sha256sum", "7zz", "acquire", "verify")}
+    peers = {
+        "cat": ["cat"],
+        "sha256sum": ["sha256sum"],
+        "openssl dgst": ["openssl", "dgst", "-sha256"],
+    }
+    if shutil.which("hashdeep"):
+        peers["hashdeep"] = ["hashdeep", "-c", "sha256"]
+    seven_zip = ["7zz", "a", "-tzip", "-mem=AES256", "-mx0", "-pbench-password"]
+    acquire = [str(TOOL), "acquire", str(source), "--out", str(bundle), "--recipient", recipient]
+    verify = [str(TOOL), "verify", str(bundle), "--identity", str(identity), "--quiet"]
+    runs: dict[str, list[float]] = {k: [] for k in (*peers, "7zz", "acquire", "verify")}
     for _round in range(rounds):
         clean()
-        runs["cat"].append(timed(["cat", *files]) if len(files) < 5000 else 0.0)
-        runs["sha256sum"].append(timed(["sha256sum", *files]))
-        runs["7zz"].append(
-            timed(
-                [
-                    "7zz",
-                    "a",
-                    "-tzip",
-                    "-mem=AES256",
-                    "-mx0",
-                    "-pbench-password",
-                    str(seven),
-                    str(source),
-                ]
-            )
-        )
-        runs["acquire"].append(
-            timed(
-                [
-                    str(TOOL),
-                    "acquire",
-                    str(source),
-                    "--out",
-                    str(bundle),
-                    "--recipient",
-                    recipient,
-                    *CASE_ARGS,
-                ]
-            )
-        )
-        runs["verify"].append(
-            timed([str(TOOL), "verify", str(bundle), "--identity", str(identity), "--quiet"])
-        )
+        for what, command in peers.items():
+            runs[what].append(sum(timed([*command, *batch]) for batch in batches(files)))
+        runs["7zz"].append(timed([*seven_zip, str(seven), str(source)]))
+        runs["acquire"].append(timed([*acquire, *CASE_ARGS], f"{name}/acquire"))
+        runs["verify"].append(timed(verify, f"{name}/verify"))
     clean()
     seven_time = statistics.median(runs["7zz"])
     print(f"\n{name}: {size / 2**20:.1f} MiB, {len(files)} files, median of {rounds} rounds")
@@ -175,6 +157,17 @@ def main() -> int:
             identity_file,
             recipient,
         )
+        if args.small_files:
+            small = work / "small"
+            make_small_files(small, args.small_files)
+            bench_source(
+                f"{args.small_files} small files (1-64 KiB)",
+                small,
+                work,
+                args.rounds,
+                identity_file,
+                recipient,
+            )
         for case in ("leak-shop", "phone-dump"):
             bench_source(
                 f"sample case {case}",
