@@ -18,10 +18,40 @@ class MalformedRecord(ValueError):
     """Bytes that are not the record they claim to be."""
 
 
+_SAFE_INTEGER = 2**53
+
+
 def canonical_bytes(record: Record | dict[str, Any]) -> bytes:
-    """The RFC 8785 serialisation of a record (what gets hashed and signed)."""
+    """The RFC 8785 serialisation of a record (what gets hashed and signed).
+
+    For JSON without floats, with ASCII object keys and integers within 2**53, Python's
+    ``json.dumps`` with sorted keys, no spaces and no ASCII escaping writes exactly the
+    RFC 8785 bytes (the same string escapes; key order by code point equals UTF-16 order
+    for ASCII), about twenty times faster than the general implementation, which serves
+    everything else (``tests/property`` checks the two agree).
+    """
     data = record.model_dump(mode="json") if isinstance(record, Record) else record
+    if _plain(data):
+        return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     return bytes(rfc8785.dumps(data))
+
+
+def _plain(value: Any) -> bool:
+    """No floats, no non-ASCII object keys, no integer RFC 8785 would refuse."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        if isinstance(node, dict) and not all(key.isascii() for key in node):
+            return False
+        for child in children:
+            if isinstance(child, dict | list):
+                stack.append(child)
+            elif isinstance(child, float) or (
+                isinstance(child, int) and not -_SAFE_INTEGER < child < _SAFE_INTEGER
+            ):
+                return False
+    return isinstance(value, dict | list)
 
 
 def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import os
 from collections.abc import Iterator
+from functools import cache
 from typing import BinaryIO
 
 from Cryptodome.Util.strxor import strxor
@@ -30,10 +31,13 @@ OVERHEAD = HEADER_LENGTH + MAC_LENGTH
 KEY_LENGTH = 32
 BLOCK = 16
 _WINDOW = 1 << 16  # counter blocks whose high bytes are equal
-# Block j of the template holds j in its two low bytes: a window's counters are this
-# template XOR the window's high bytes, repeated.
-_TEMPLATE = b"".join(j.to_bytes(2, "little") + bytes(14) for j in range(_WINDOW))
-_TEMPLATE_VIEW = memoryview(_TEMPLATE)
+
+
+@cache
+def _template() -> memoryview:
+    """Block j holds j in its two low bytes: a window's counters are this template XOR
+    the window's high bytes, repeated (1 MiB, made on first use)."""
+    return memoryview(b"".join(j.to_bytes(2, "little") + bytes(14) for j in range(_WINDOW)))
 
 
 class WrongPassword(Exception):
@@ -74,7 +78,7 @@ class Keystream:
             low = counter & (_WINDOW - 1)
             run = min(count - done, _WINDOW - low)
             high = ((counter >> 16) << 16).to_bytes(BLOCK, "little") * run
-            window = _TEMPLATE_VIEW[low * BLOCK : (low + run) * BLOCK]
+            window = _template()[low * BLOCK : (low + run) * BLOCK]
             strxor(window, high, output=counters[done * BLOCK : (done + run) * BLOCK])  # type: ignore[arg-type]  # any buffer
             counter += run
             done += run

@@ -6,6 +6,7 @@ import contextlib
 import json
 
 import pytest
+import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -86,3 +87,35 @@ def test_non_canonical_bytes_are_refused_where_canonical_is_required() -> None:
 def test_arbitrary_json_objects_never_crash_the_record_loader(data: dict[str, object]) -> None:
     with contextlib.suppress(MalformedRecord):
         load_record(CustodyEvent, json.dumps(data).encode(), require_canonical=True)
+
+
+_json_scalars = st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text()
+_json_values = st.recursive(
+    _json_scalars,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(st.dictionaries(st.text(max_size=8), _json_values, max_size=6))
+def test_canonical_bytes_are_exactly_what_rfc8785_writes(data: dict[str, object]) -> None:
+    try:
+        expected = bytes(rfc8785.dumps(data))
+    except (rfc8785.CanonicalizationError, UnicodeEncodeError):
+        with pytest.raises((rfc8785.CanonicalizationError, UnicodeEncodeError)):
+            canonical_bytes(data)
+        return
+    assert canonical_bytes(data) == expected
+
+
+def test_canonical_bytes_of_awkward_strings_and_keys() -> None:
+    data = {"z": "\x00\x1f\x7f\u2028\"\\\b\f\n\r\t é 张 📌", "a": [1, -(2**53) + 1, True, None],
+            "é": 1, "\U0001f4cc": 2, "\uffff": 3}  # fmt: skip
+    assert canonical_bytes(data) == bytes(rfc8785.dumps(data))
+    assert canonical_bytes({k: v for k, v in data.items() if k.isascii()}) == bytes(
+        rfc8785.dumps({k: v for k, v in data.items() if k.isascii()})
+    )
+    with pytest.raises(rfc8785.IntegerDomainError):
+        canonical_bytes({"n": 2**53})
