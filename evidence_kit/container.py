@@ -748,7 +748,6 @@ READ_ERRORS = (
     struct.error,
     zlib.error,
     KeyError,
-    NotImplementedError,
     OverflowError,
 )
 

@@ -37,6 +37,12 @@ CASE = CaseInfo(
     description="laptop D: drive of the suspect",
     location="Guangzhou, Tianhe station",
 )
+# The required case fields of CASE as acquire options.
+CASE_ARGS = (
+    "--case-number", CASE.case_number,
+    "--evidence-number", CASE.evidence_number,
+    "--examiner", CASE.examiner,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from evidence_kit.naming import display_name
 from evidence_kit.sources import filesystem
 from tests.conftest import (
     CASE,
+    CASE_ARGS,
     PASSPHRASE,
     SAMPLE_CASES,
     AgeKey,
@@ -46,9 +47,7 @@ Cli = Callable[..., Any]
 SEIZED = SAMPLE_CASES / "leak-shop" / "seized"
 CASE_TOML = SAMPLE_CASES / "leak-shop" / "case.toml"
 CASE_OPTIONS = (
-    "--case-number", CASE.case_number,
-    "--evidence-number", CASE.evidence_number,
-    "--examiner", CASE.examiner,
+    *CASE_ARGS,
     "--description", CASE.description,
     "--location", CASE.location,
     "--notes", "seized at 14:05",

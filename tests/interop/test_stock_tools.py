@@ -40,7 +40,15 @@ import pytest
 import rfc8785
 
 from evidence_kit.container import SMALL_ITEM_LIMIT, padded_size
-from tests.conftest import SAMPLE_CASES, AgeKey, Bundle, MakeBundle, SigningKey, require_tool
+from tests.conftest import (
+    CASE_ARGS,
+    SAMPLE_CASES,
+    AgeKey,
+    Bundle,
+    MakeBundle,
+    SigningKey,
+    require_tool,
+)
 
 SOURCES = {
     "small_tree": None,
@@ -523,9 +531,7 @@ def age_keygen(path: Path) -> str:
 
 def cli_acquire(cli: Callable[..., Any], source: Path, out: Path, *options: str | Path) -> Any:
     return cli(
-        "acquire", source, "--out", out, *options,
-        "--case-number", "GZ-2026-0117", "--evidence-number", "E-03",
-        "--examiner", "Officer Chen Jing", "--unattended", "--quiet",
+        "acquire", source, "--out", out, *options, *CASE_ARGS, "--unattended", "--quiet",
     )  # fmt: skip
 
 
