@@ -591,8 +591,8 @@ class _ItemWalker:
                 stat_after=stat_record(before),
                 noatime=noatime,
             )
-        digest = digest_for(before.st_size, self._algorithms)
         sink = self._writer.begin_item(item_id, before.st_size)
+        digest = digest_for(before.st_size, self._algorithms)  # a thread: closed below
         try:
             offset, head, read_errors = self._copy(fd, digest, sink)
         finally:
