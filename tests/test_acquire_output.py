@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pyrage
 import pytest
 
+from evidence_kit import acquire as acquire_module
 from evidence_kit.acquire import AcquireRequest, acquire
 from evidence_kit.errors import OutputExists, UsageError
 from tests.conftest import CASE, AgeKey
@@ -63,3 +65,28 @@ def test_an_orphan_custody_log_blocks_a_new_bundle_of_that_name(
     with pytest.raises(OutputExists, match="custody"):
         acquire(_request(age_key, [small_tree], tmp_path / "b.zip"))
     assert not (tmp_path / "b.zip").exists()
+
+
+def test_an_interrupted_acquisition_leaves_no_worker_thread_or_file_behind(
+    tmp_path: Path, age_key: AgeKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Digest, HMAC, container-hash and libmagic threads all stop when a run is cut short."""
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "small.txt").write_text("a small file, identified by libmagic on a worker\n")
+    (source / "large.bin").write_bytes(os.urandom(12 << 20))  # digests on a second thread
+    calls = {"n": 0}
+    real_read = acquire_module.read_chunk
+
+    def interrupting_read(fd: int, size: int) -> bytes:
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real_read(fd, size)
+
+    monkeypatch.setattr(acquire_module, "read_chunk", interrupting_read)
+    before = set(threading.enumerate())
+    with pytest.raises(KeyboardInterrupt):
+        acquire(_request(age_key, [source], tmp_path / "b.zip"))
+    assert set(threading.enumerate()) - before == set()
+    assert sorted(os.listdir(tmp_path)) == ["src"]
