@@ -497,9 +497,7 @@ class _ItemWalker:
                     digests=first.digests,
                     location=first.location,
                     stored_size=first.stored_size,
-                    mime_type=first.mime_type,
-                    description=first.description,
-                    xattrs=first.xattrs,
+                    xattrs=first.xattrs,  # file types are copied from the first in finish()
                 )
         record = self._read_file(entry, item_id, common)
         if info.st_nlink > 1 and record.status == "ok":

@@ -109,9 +109,7 @@ class Bundle:
         return self._key_slots
 
     def close(self) -> None:
-        if self.reader is not None:
-            self.reader.close()
-        self.fp.close()
+        self.fp.close()  # the reader reads through this file and holds nothing else
 
 
 def trusted_fingerprints(trusted: list[Ed25519PublicKey]) -> set[str] | None:

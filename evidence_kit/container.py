@@ -732,9 +732,6 @@ class ContainerReader:
     def read(self, name: str, limit: int) -> bytes:
         return b"".join(self.chunks(name, limit))
 
-    def close(self) -> None:
-        pass  # the file belongs to the caller
-
 
 READ_ERRORS = (
     winzip_aes.BadMac,
