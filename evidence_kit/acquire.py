@@ -38,6 +38,7 @@ from evidence_kit.custody import custody_log_path, event_line, sign_event
 from evidence_kit.errors import EnvironmentFailure, OutputExists, UsageError
 from evidence_kit.hashing import MultiDigest, ThreadedDigest, digest_for
 from evidence_kit.i18n import _
+from evidence_kit.manifest import encode_manifest
 from evidence_kit.models import (
     AcquireResult,
     CaseInfo,
@@ -48,7 +49,7 @@ from evidence_kit.models import (
     ItemRecord,
     ItemStatus,
     KeySlotRecord,
-    Manifest,
+    ManifestHead,
     PathName,
     ReadError,
     Seal,
@@ -120,9 +121,10 @@ def acquire(request: AcquireRequest, progress: Progress | None = None) -> Acquir
             stack.callback(walker.abandon)
             for source in sources:
                 walker.acquire_source(source)
-            items = walker.finish()
+            walker.finish()
             writer.finish_packs()
-            manifest = Manifest(
+            summary = walker.tally.summary()
+            head = ManifestHead(
                 bundle_id=bundle_id,
                 case=request.case,
                 provenance=provenance(request.command_line, started, clock.now(), _config(request)),
@@ -138,10 +140,9 @@ def acquire(request: AcquireRequest, progress: Progress | None = None) -> Acquir
                     for s in slots
                 ],
                 members=writer.members,
-                items=items,
-                summary=summarise(items),
+                summary=summary,
             )
-            manifest_bytes = canonical_bytes(manifest)
+            manifest_bytes = encode_manifest(head, walker.take_encoded())
             manifest_sha256 = hashlib.sha256(manifest_bytes).hexdigest()
             writer.add_encrypted(MANIFEST_MEMBER, manifest_bytes)
             signature = (
@@ -170,8 +171,8 @@ def acquire(request: AcquireRequest, progress: Progress | None = None) -> Acquir
                     manifest_sha256=manifest_sha256,
                     case_number=request.case.case_number,
                     evidence_number=request.case.evidence_number,
-                    item_count=manifest.summary.items,
-                    total_bytes=manifest.summary.bytes,
+                    item_count=summary.items,
+                    total_bytes=summary.bytes,
                 ),
                 request.signing_key,
             )
@@ -194,13 +195,9 @@ def acquire(request: AcquireRequest, progress: Progress | None = None) -> Acquir
         manifest_sha256=manifest_sha256,
         signed=signature is not None,
         signer_fingerprint=signature.fingerprint if signature else None,
-        summary=manifest.summary,
-        problems=[
-            ItemProblem(item=i.id, path=i.path.display, status=i.status, reason=i.reason)
-            for i in walker.items
-            if i.status != "ok"
-        ],
-        complete=all(i.status == "ok" for i in walker.items),
+        summary=summary,
+        problems=walker.tally.problems,
+        complete=not walker.tally.problems,
     )
 
 
@@ -293,19 +290,44 @@ def _file_sha256(fileobj: BinaryIO) -> str:
     return digest.hexdigest()
 
 
-def summarise(items: Sequence[ItemRecord]) -> Summary:
-    counts: dict[str, int] = {}
-    for item in items:
-        counts[item.status] = counts.get(item.status, 0) + 1
-    return Summary(
-        items=len(items),
-        files=sum(1 for i in items if i.kind in ("file", "hardlink")),
-        directories=sum(1 for i in items if i.kind == "directory"),
-        symlinks=sum(1 for i in items if i.kind == "symlink"),
-        other=sum(1 for i in items if i.kind not in ("file", "hardlink", "directory", "symlink")),
-        bytes=sum(i.stored_size or 0 for i in items if i.kind == "file"),
-        status_counts=counts,
-    )
+class _Tally:
+    """The manifest summary and the items with problems, counted as items are recorded."""
+
+    def __init__(self) -> None:
+        self.items = self.files = self.directories = self.symlinks = self.other = 0
+        self.bytes = 0
+        self.status_counts: dict[str, int] = {}
+        self.problems: list[ItemProblem] = []
+
+    def count(self, item: ItemRecord) -> None:
+        self.items += 1
+        self.status_counts[item.status] = self.status_counts.get(item.status, 0) + 1
+        if item.kind in ("file", "hardlink"):
+            self.files += 1
+        elif item.kind == "directory":
+            self.directories += 1
+        elif item.kind == "symlink":
+            self.symlinks += 1
+        else:
+            self.other += 1
+        if item.kind == "file":
+            self.bytes += item.stored_size or 0
+        if item.status != "ok":
+            problem = ItemProblem(
+                item=item.id, path=item.path.display, status=item.status, reason=item.reason
+            )
+            self.problems.append(problem)
+
+    def summary(self) -> Summary:
+        return Summary(
+            items=self.items,
+            files=self.files,
+            directories=self.directories,
+            symlinks=self.symlinks,
+            other=self.other,
+            bytes=self.bytes,
+            status_counts=dict(self.status_counts),
+        )
 
 
 # --------------------------------------------------------------------- the walk
@@ -364,31 +386,44 @@ class _ItemWalker:
         self._algorithms = algorithms
         self._progress = progress
         self._hardlinks: dict[tuple[int, int], ItemRecord] = {}
-        self.items: list[ItemRecord] = []
+        self._encoded: list[bytes] = []  # finished items as canonical JSON, by item id
+        self._identifying: dict[int, ItemRecord] = {}  # waiting for their file type
+        self._later_links: list[ItemRecord] = []  # hard links: types copied in finish()
+        self._link_types: dict[int, tuple[str | None, str | None]] = {}
+        self.tally = _Tally()
         self.noatime_refused: set[int] = set()
         self._typing = filetype.Identifier()
 
     def _set_types(self, identified: Iterator[tuple[int, tuple[str, str]]]) -> None:
         for item_id, (mime_type, description) in identified:
-            item = self.items[item_id]
+            item = self._identifying.pop(item_id)
             name = path_bytes(item.path).rsplit(b"/", 1)[-1]
-            self.items[item_id] = item.model_copy(
-                update={
-                    "mime_type": mime_type,
-                    "description": description,
-                    "extension_mismatch": filetype.extension_mismatch(name, mime_type),
-                }
+            if item.nlink > 1:
+                self._link_types[item_id] = (mime_type, description)
+            self._encoded[item_id] = canonical_bytes(
+                item.model_copy(
+                    update={
+                        "mime_type": mime_type,
+                        "description": description,
+                        "extension_mismatch": filetype.extension_mismatch(name, mime_type),
+                    }
+                )
             )
 
-    def finish(self) -> list[ItemRecord]:
-        """Every record, with the file types identified meanwhile on other threads."""
+    def finish(self) -> None:
+        """Complete every record with the file types identified meanwhile on other threads."""
         self._set_types(self._typing.results())
-        for index, item in enumerate(self.items):
-            if item.hardlink_of is not None:
-                first = self.items[item.hardlink_of]
-                update = {"mime_type": first.mime_type, "description": first.description}
-                self.items[index] = item.model_copy(update=update)
-        return self.items
+        for item in self._later_links:
+            mime_type, description = self._link_types.get(item.hardlink_of or 0, (None, None))
+            update = {"mime_type": mime_type, "description": description}
+            self._encoded[item.id] = canonical_bytes(item.model_copy(update=update))
+        self._later_links.clear()
+
+    def take_encoded(self) -> list[bytes]:
+        """Every finished item's canonical bytes, in id order; the walker keeps none."""
+        assert not self._identifying and not self._later_links, "finish() first"
+        encoded, self._encoded = self._encoded, []
+        return encoded
 
     def abandon(self) -> None:
         self._typing.abandon()
@@ -398,12 +433,17 @@ class _ItemWalker:
             record = self._record(entry)
             if record.noatime is False:
                 self.noatime_refused.add(source.index)
-            self.items.append(record)
+            self.tally.count(record)
+            self._encoded.append(b"")
+            if record.kind == "hardlink":
+                self._later_links.append(record)
+            elif record.id not in self._identifying:
+                self._encoded[record.id] = canonical_bytes(record)
             self._set_types(self._typing.ready())
             self._progress.advance(items=1)
 
     def _record(self, entry: SourceEntry) -> ItemRecord:
-        item_id = len(self.items)
+        item_id = len(self._encoded)
         if entry.stat is None:
             error = entry.error
             return ItemRecord(
@@ -599,7 +639,6 @@ class _ItemWalker:
         location: ItemLocation = sink.finish(digests["sha256"])
         after = os.fstat(fd)
         path_now = lstat_again(entry)
-        self._typing.submit(item_id, head)
         changed = not (
             _unchanged(entry.stat, before)
             and _unchanged(before, after)
@@ -620,7 +659,7 @@ class _ItemWalker:
                 "size, times or identity changed while it was read "
                 "({read} bytes read, {size} expected)"
             ).format(read=offset, size=before.st_size)
-        return ItemRecord(
+        record = ItemRecord(
             **common,
             kind="file",
             status=status,
@@ -636,6 +675,9 @@ class _ItemWalker:
             stat_after=stat_record(path_now or after) if changed else None,
             read_errors=read_errors,
         )
+        self._identifying[item_id] = record
+        self._typing.submit(item_id, head)
+        return record
 
 
-__all__ = ["AcquireRequest", "acquire", "stat_record", "summarise"]
+__all__ = ["AcquireRequest", "acquire", "stat_record"]

@@ -33,7 +33,8 @@ from evidence_kit.container import (
 from evidence_kit.custody import CustodyLog, check_chain, custody_log_path, read_custody_log
 from evidence_kit.errors import NoUsableKey, UsageError
 from evidence_kit.i18n import _
-from evidence_kit.models import Check, Finding, ItemRecord, Manifest, Seal
+from evidence_kit.manifest import ItemTable, decode_manifest
+from evidence_kit.models import Check, Finding, ItemRecord, ManifestHead, Seal
 
 MAX_MANIFEST_BYTES = 1 << 30
 MAX_SEAL_BYTES = 1 << 16
@@ -55,7 +56,8 @@ class Bundle:
     checks: list[Check] = field(default_factory=list)
     key: keys.BundleKey | None = None
     reader: ContainerReader | None = None
-    manifest: Manifest | None = None
+    manifest: ManifestHead | None = None
+    items: ItemTable | None = None
     manifest_bytes: bytes | None = None
     manifest_sha256: str | None = None
     seal: Seal | None = None
@@ -234,13 +236,13 @@ def _read_manifest(bundle: Bundle) -> None:
     bundle.manifest_bytes = data
     bundle.manifest_sha256 = hashlib.sha256(data).hexdigest()
     try:
-        bundle.manifest = load_record(Manifest, data, require_canonical=True)
+        bundle.manifest, bundle.items = decode_manifest(data)
     except MalformedRecord as error:
         bundle.error("manifest-malformed", MANIFEST_MEMBER, str(error))
         bundle.check(_("manifest decrypts and parses"), False)
         return
     bundle.check(
-        _("manifest decrypts and parses"), True, _("{n} items").format(n=len(bundle.manifest.items))
+        _("manifest decrypts and parses"), True, _("{n} items").format(n=len(bundle.items))
     )
     first = bundle.custody.events[0] if bundle.custody.events else None
     if first is not None:

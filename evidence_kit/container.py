@@ -42,6 +42,7 @@ PACK_TARGET = 8 << 20  # a pack is sealed into its member once it reaches this s
 MAX_PACK_SIZE = 64 << 20  # verification refuses to buffer a pack larger than this
 ZIP64_THRESHOLD = 1 << 30  # members expected above this size are written as ZIP64
 MEMBER_ATTRIBUTES = 0o600 << 16  # external attributes: a regular file, rw-------
+WRITE_CHUNK = 1 << 20  # bytes handed to the cipher at a time
 PADDING_UNIT = 1 << 20  # item members are zero-padded to hide their exact size
 _ZEROS = bytes(1 << 20)
 
@@ -184,8 +185,10 @@ class ContainerWriter:
         self._zip.writestr(info, slot.data)
 
     def add_encrypted(self, name: str, data: bytes) -> None:
+        view = memoryview(data)
         with self._open_encrypted(name, len(data)) as member:
-            member.write(data)
+            for start in range(0, len(data), WRITE_CHUNK):  # a large manifest: bounded buffers
+                member.write(view[start : start + WRITE_CHUNK])
 
     def _open_encrypted(self, name: str, size_hint: int) -> IO[bytes]:
         self._zip.encryption = pyzipper.WZ_AES  # AE-2, AES-256: see winzip_aes

@@ -15,6 +15,7 @@ import contextlib
 import errno
 import os
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,7 +100,7 @@ def extract_bundle(request: ExtractRequest, progress: Progress | None = None) ->
     try:
         unlock(bundle, request.key, trusted=trusted)
         errors = [f for f in bundle.findings if f.severity == "error"]
-        if errors or bundle.manifest is None:
+        if errors or bundle.manifest is None or bundle.items is None:
             first = errors[0] if errors else None
             raise VerificationFailed(
                 _("refusing to extract: the bundle does not verify ({code}: {subject})").format(
@@ -110,10 +111,10 @@ def extract_bundle(request: ExtractRequest, progress: Progress | None = None) ->
             )
         manifest = bundle.manifest
         root_fd = _open_destination(request.destination)
-        progress.start(len(manifest.items), manifest.summary.bytes)
+        progress.start(len(bundle.items), manifest.summary.bytes)
         extractor = _Extractor(root_fd, ContentReader(bundle), manifest.hash_algorithms, progress)
         try:
-            extractor.run(manifest.items)
+            extractor.run(bundle.items)
         finally:
             extractor.close()
             os.close(root_fd)
@@ -169,7 +170,7 @@ class _Extractor:
             ExtractedItem(id=item.id, path=item.path.display, outcome="failed", reason=code)
         )
 
-    def run(self, items: list[ItemRecord]) -> None:
+    def run(self, items: Iterable[ItemRecord]) -> None:
         deferred: list[tuple[ItemRecord, list[bytes]]] = []
         folders: list[tuple[ItemRecord, list[bytes]]] = []
         for item in items:

@@ -77,7 +77,7 @@ def inspect_bundle(request: InspectRequest) -> InspectResult:
                     mime_type=item.mime_type,
                     extension_mismatch=item.extension_mismatch is not None,
                 )
-                for item in (manifest.items if manifest else [])
+                for item in (bundle.items if bundle.items is not None else [])
             ],
         )
     finally:

@@ -197,8 +197,8 @@ class Summary(Record):
     status_counts: dict[str, int]
 
 
-class Manifest(Record):
-    """The encrypted description of a bundle's contents, signed by the seal."""
+class ManifestHead(Record):
+    """Everything in a manifest but its items (see ``evidence_kit.manifest``)."""
 
     schema_version: Literal[1] = 1
     kind: Literal["evidence-kit/manifest"] = "evidence-kit/manifest"
@@ -210,8 +210,13 @@ class Manifest(Record):
     sources: list[SourceRecord]
     key_slots: list[KeySlotRecord]
     members: list[MemberRecord]
-    items: list[ItemRecord]
     summary: Summary
+
+
+class Manifest(ManifestHead):
+    """The encrypted description of a bundle's contents, signed by the seal."""
+
+    items: list[ItemRecord]
 
 
 class Signature(Record):
@@ -415,6 +420,7 @@ __all__ = [
     "ItemStatus",
     "KeySlotRecord",
     "Manifest",
+    "ManifestHead",
     "MemberRecord",
     "PathName",
     "Provenance",

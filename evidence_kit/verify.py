@@ -31,7 +31,8 @@ from evidence_kit.errors import NoUsableKey
 from evidence_kit.hashing import digest_for
 from evidence_kit.i18n import _
 from evidence_kit.keys import KeyMaterial
-from evidence_kit.models import ItemRecord, Manifest, VerificationReport
+from evidence_kit.manifest import ItemTable
+from evidence_kit.models import ItemRecord, ManifestHead, VerificationReport
 from evidence_kit.naming import display_name, path_bytes
 from evidence_kit.progress import Progress, SilentProgress
 from evidence_kit.provenance import TOOL
@@ -78,12 +79,13 @@ def verify_bundle(request: VerifyRequest, progress: Progress | None = None) -> V
         items_checked = bytes_checked = 0
         if request.key is not None and not request.key.empty:
             unlock(bundle, request.key, trusted=trusted)
-            if bundle.manifest is not None:
+            if bundle.manifest is not None and bundle.items is not None:
                 _check_members(bundle, bundle.manifest)
-                items_checked, bytes_checked = _check_contents(bundle, bundle.manifest, progress)
-                _note_acquisition_problems(bundle, bundle.manifest)
+                items_checked, bytes_checked = _check_contents(
+                    bundle, bundle.manifest, bundle.items, progress
+                )
                 if request.against:
-                    _check_against(bundle, bundle.manifest, request.against)
+                    _check_against(bundle, bundle.manifest, bundle.items, request.against)
         else:
             bundle.check(
                 _("contents (needs --identity or --passphrase-file)"),
@@ -122,7 +124,7 @@ def _report(bundle: Bundle, items_checked: int, bytes_checked: int) -> Verificat
     )
 
 
-def _check_members(bundle: Bundle, manifest: Manifest) -> None:
+def _check_members(bundle: Bundle, manifest: ManifestHead) -> None:
     expected = {slot.member for slot in manifest.key_slots}
     expected |= {member.name for member in manifest.members} | {MANIFEST_MEMBER, SEAL_MEMBER}
     actual = {entry.name for entry in bundle.layout.entries}
@@ -138,33 +140,35 @@ def _check_members(bundle: Bundle, manifest: Manifest) -> None:
     bundle.check(_("exact member set"), expected == actual, _("{n} members").format(n=len(actual)))
 
 
-def _check_contents(bundle: Bundle, manifest: Manifest, progress: Progress) -> tuple[int, int]:
+def _check_contents(
+    bundle: Bundle, manifest: ManifestHead, items: ItemTable, progress: Progress
+) -> tuple[int, int]:
+    """Decrypt every member and check every item's digests; then note the problems the
+    acquisition itself recorded. Items are held by index and parsed when checked."""
     contents = ContentReader(bundle)
-    by_member: dict[str, list[ItemRecord]] = {}
-    for item in manifest.items:
-        if item.location is not None:
-            by_member.setdefault(item.location.member, []).append(item)
+    by_member: dict[str, list[int]] = {}
+    noted: list[ItemRecord] = []
     known = {member.name for member in manifest.members}
-    for member_name, items in by_member.items():
-        if member_name not in known:
-            for item in items:
-                bundle.error(
-                    "item-location-unknown",
-                    item.path.display,
-                    _("stored in a member the manifest does not list"),
-                    actual=member_name,
-                )
+    for index, item in enumerate(items):
+        if item.status != "ok" or item.extension_mismatch is not None:
+            noted.append(item)
+        if item.location is None:
+            continue
+        by_member.setdefault(item.location.member, []).append(index)
+        if item.location.member not in known:
+            bundle.error(
+                "item-location-unknown",
+                item.path.display,
+                _("stored in a member the manifest does not list"),
+                actual=item.location.member,
+            )
     failures_before = len(bundle.findings)
     items_checked = bytes_checked = 0
     for member in manifest.members:
+        indexes = by_member.get(member.name, [])
         if member.role == "item":
             bytes_checked += _check_item_member(
-                bundle,
-                contents,
-                member.name,
-                member.sha256,
-                by_member.get(member.name, []),
-                manifest,
+                bundle, contents, member.name, member.sha256, [items[i] for i in indexes], manifest
             )
         else:
             try:
@@ -172,15 +176,16 @@ def _check_contents(bundle: Bundle, manifest: Manifest, progress: Progress) -> t
             except ContentError as error:
                 bundle.error(error.code, member.name, str(error))
                 continue
-            for item in by_member.get(member.name, []):
-                bytes_checked += _check_item(bundle, contents, item, manifest)
+            for index in indexes:
+                bytes_checked += _check_item(bundle, contents, items[index], manifest)
         progress.advance(nbytes=member.size)
-        items_checked += len(by_member.get(member.name, []))
+        items_checked += len(indexes)
     bundle.check(
         _("every member decrypts, every digest matches"),
         len(bundle.findings) == failures_before,
         _("{items} items, {bytes} bytes").format(items=items_checked, bytes=bytes_checked),
     )
+    _note_acquisition_problems(bundle, noted)
     return items_checked, bytes_checked
 
 
@@ -190,7 +195,7 @@ def _check_item_member(
     name: str,
     sha256: str,
     items: list[ItemRecord],
-    manifest: Manifest,
+    manifest: ManifestHead,
 ) -> int:
     """One dedicated member: all its items share its bytes (a file and its hard links)."""
     try:
@@ -213,7 +218,7 @@ def _check_item_member(
 
 
 def _check_item(
-    bundle: Bundle, contents: ContentReader, item: ItemRecord, manifest: Manifest
+    bundle: Bundle, contents: ContentReader, item: ItemRecord, manifest: ManifestHead
 ) -> int:
     try:
         size, actual = _digest(contents.item_chunks(item), manifest.hash_algorithms)
@@ -259,8 +264,8 @@ def _compare(bundle: Bundle, item: ItemRecord, size: int, actual: dict[str, str]
             )
 
 
-def _note_acquisition_problems(bundle: Bundle, manifest: Manifest) -> None:
-    for item in manifest.items:
+def _note_acquisition_problems(bundle: Bundle, noted: Iterable[ItemRecord]) -> None:
+    for item in noted:
         if item.status != "ok":
             bundle.warning(
                 f"acquired-{item.status}",
@@ -281,19 +286,22 @@ def _note_acquisition_problems(bundle: Bundle, manifest: Manifest) -> None:
 # ------------------------------------------------------------------------ --against
 
 
-def _check_against(bundle: Bundle, manifest: Manifest, sources: Sequence[Path]) -> None:
+def _check_against(
+    bundle: Bundle, manifest: ManifestHead, items: ItemTable, sources: Sequence[Path]
+) -> None:
     """Re-read the original source(s) and compare with the manifest by original path."""
-    recorded = {path_bytes(item.path): item for item in manifest.items}
+    recorded = {path_bytes(item.path): index for index, item in enumerate(items)}
     seen: set[bytes] = set()
     before = len(bundle.findings)
     for source in resolve_sources(sources):
         for entry in walk(source.index, str(source.path), source.label):
             seen.add(entry.relpath)
-            item = recorded.get(entry.relpath)
+            index = recorded.get(entry.relpath)
             display = display_name(entry.relpath)
-            if item is None:
+            if index is None:
                 bundle.error("against-added", display, _("in the source, not in the bundle"))
                 continue
+            item = items[index]
             difference = _difference(entry, item, manifest.hash_algorithms)
             if difference is not None:
                 what, expected, actual = difference
@@ -301,10 +309,10 @@ def _check_against(bundle: Bundle, manifest: Manifest, sources: Sequence[Path]) 
                     "against-changed", item.path.display, what, expected=expected, actual=actual
                 )
     labels = {source.label for source in resolve_sources(sources)}
-    for raw, item in recorded.items():
+    for raw in recorded:
         if raw.split(b"/", 1)[0] in labels and raw not in seen:
             bundle.error(
-                "against-missing", item.path.display, _("in the bundle, gone from the source")
+                "against-missing", display_name(raw), _("in the bundle, gone from the source")
             )
     bundle.check(
         _("source re-read and compared"),

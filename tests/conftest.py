@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 from evidence_kit.acquire import AcquireRequest, acquire
 from evidence_kit.bundle import open_container, unlock
+from evidence_kit.canonical import load_record
 from evidence_kit.cli.app import app
 from evidence_kit.keys import KeyMaterial
 from evidence_kit.models import AcquireResult, CaseInfo, ItemRecord, Manifest
@@ -169,7 +170,7 @@ def read_manifest(container: Path, key: AgeKey | KeyMaterial) -> tuple[Manifest,
     try:
         unlock(bundle, material, trusted=None)
         assert bundle.manifest is not None and bundle.manifest_bytes is not None
-        return bundle.manifest, bundle.manifest_bytes
+        return load_record(Manifest, bundle.manifest_bytes), bundle.manifest_bytes
     finally:
         bundle.close()
 

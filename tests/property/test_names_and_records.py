@@ -89,7 +89,14 @@ def test_arbitrary_json_objects_never_crash_the_record_loader(data: dict[str, ob
         load_record(CustodyEvent, json.dumps(data).encode(), require_canonical=True)
 
 
-_json_scalars = st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text()
+_json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.integers()
+    | st.floats()
+    | st.text()
+)
 _json_values = st.recursive(
     _json_scalars,
     lambda children: (
@@ -99,12 +106,12 @@ _json_values = st.recursive(
 )
 
 
-@given(st.dictionaries(st.text(max_size=8), _json_values, max_size=6))
-def test_canonical_bytes_are_exactly_what_rfc8785_writes(data: dict[str, object]) -> None:
+@given(st.dictionaries(st.text(max_size=8), _json_values, max_size=6) | _json_values)
+def test_canonical_bytes_are_exactly_what_rfc8785_writes(data: object) -> None:
     try:
         expected = bytes(rfc8785.dumps(data))
-    except (rfc8785.CanonicalizationError, UnicodeEncodeError):
-        with pytest.raises((rfc8785.CanonicalizationError, UnicodeEncodeError)):
+    except (rfc8785.CanonicalizationError, UnicodeEncodeError, ValueError):
+        with pytest.raises((rfc8785.CanonicalizationError, UnicodeEncodeError, ValueError)):
             canonical_bytes(data)
         return
     assert canonical_bytes(data) == expected
@@ -119,3 +126,37 @@ def test_canonical_bytes_of_awkward_strings_and_keys() -> None:
     )
     with pytest.raises(rfc8785.IntegerDomainError):
         canonical_bytes({"n": 2**53})
+
+
+def test_numbers_inside_strings_do_not_change_the_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Times like "T19:37:34.499Z" and digit strings stay on the json.dumps path, and
+    real floats and long integers still get RFC 8785's own treatment."""
+    plain = {"utc": "2026-11-28T19:37:34.499486430Z", "ns": "1795894654499486430",
+             "list": ["[1.5", ",12345678901234567", 'a"b:1e5'], "n": 123456789012345}  # fmt: skip
+    awkward = [{"f": 1.0}, {"f": [0.1]}, 1e16, 2**53 - 1, {"big": 2**60}, -0.0]
+    expected = {id(v): _rfc8785_or_error(v) for v in [plain, *awkward]}
+    calls: list[object] = []
+    original = rfc8785.dumps
+
+    def counting(value: object) -> bytes:
+        calls.append(value)
+        return bytes(original(value))
+
+    monkeypatch.setattr(rfc8785, "dumps", counting)
+    assert canonical_bytes(plain) == expected[id(plain)]
+    assert calls == []
+    for value in awkward:
+        wanted = expected[id(value)]
+        if isinstance(wanted, bytes):
+            assert canonical_bytes(value) == wanted
+        else:
+            with pytest.raises(wanted):
+                canonical_bytes(value)
+    assert len(calls) == len(awkward)
+
+
+def _rfc8785_or_error(value: object) -> bytes | type[Exception]:
+    try:
+        return bytes(rfc8785.dumps(value))
+    except (rfc8785.CanonicalizationError, ValueError) as error:
+        return type(error)
