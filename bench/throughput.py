@@ -1,6 +1,6 @@
 """Throughput of acquire and verify, side by side with 7-Zip and sha256sum, in one run.
 
-    .venv/bin/python bench/throughput.py [--size-mib 1024] [--rounds 3] [--keep DIR]
+    .venv/bin/python bench/throughput.py [--size-mib 1024] [--rounds 3] [--empty-files N]
 
 Makes a random file of the given size and a tree of ``--small-files`` files of 1-64 KiB
 (and uses the bundled sample cases), then runs, alternately and ``--rounds`` times each:
@@ -8,8 +8,9 @@ Makes a random file of the given size and a tree of ``--small-files`` files of 1
 installed), ``7zz a -tzip -mem=AES256 -mx0`` (what a user would pick instead),
 ``evidence-kit acquire`` (age recipient key slot, so no scrypt cost is counted) and
 ``evidence-kit verify`` with the identity. Prints medians in seconds, MiB/s, ratios to
-7-Zip, and the peak memory (RSS) of acquire and verify. Benchmarks, not tests: nothing
-here asserts a time.
+7-Zip, and the peak memory (RSS) of acquire and verify. A last run of ``--empty-files``
+empty files (one round, 7-Zip only as peer) shows memory per item against the bundle
+size, which is nearly all manifest. Benchmarks, not tests: nothing here asserts a time.
 """
 
 from __future__ import annotations
@@ -71,7 +72,13 @@ def tree_size(path: Path) -> int:
 
 
 def bench_source(
-    name: str, source: Path, work: Path, rounds: int, identity: Path, recipient: str
+    name: str,
+    source: Path,
+    work: Path,
+    rounds: int,
+    identity: Path,
+    recipient: str,
+    peers_too: bool = True,
 ) -> None:
     size = source.stat().st_size if source.is_file() else tree_size(source)
     bundle = work / "bundle.zip"
@@ -93,6 +100,8 @@ def bench_source(
     }
     if shutil.which("hashdeep"):
         peers["hashdeep"] = ["hashdeep", "-c", "sha256"]
+    if not peers_too:
+        peers = {}
     seven_zip = ["7zz", "a", "-tzip", "-mem=AES256", "-mx0", "-pbench-password"]
     acquire = [str(TOOL), "acquire", str(source), "--out", str(bundle), "--recipient", recipient]
     verify = [str(TOOL), "verify", str(bundle), "--identity", str(identity), "--quiet"]
@@ -103,6 +112,7 @@ def bench_source(
             runs[what].append(sum(timed([*command, *batch]) for batch in batches(files)))
         runs["7zz"].append(timed([*seven_zip, str(seven), str(source)]))
         runs["acquire"].append(timed([*acquire, *CASE_ARGS], f"{name}/acquire"))
+        bundle_size = bundle.stat().st_size
         runs["verify"].append(timed(verify, f"{name}/verify"))
     clean()
     seven_time = statistics.median(runs["7zz"])
@@ -114,6 +124,7 @@ def bench_source(
         print(f"  {what:<12} {median:8.2f} {rate:8.1f} {median / seven_time:8.2f}")
     for what in ("acquire", "verify"):
         print(f"  peak RSS of {what}: {PEAK_RSS[f'{name}/{what}'] / 1024:.0f} MiB")
+    print(f"  bundle: {bundle_size / 2**20:.1f} MiB")
 
 
 def batches(files: list[str], size: int = 2000) -> list[list[str]]:
@@ -129,11 +140,22 @@ def make_small_files(root: Path, count: int) -> None:
         (folder / f"f{index:05d}.bin").write_bytes(rng.randbytes(rng.randint(1024, 65536)))
 
 
+def make_empty_files(root: Path, count: int) -> None:
+    """``count`` empty files, 1,000 to a folder: the manifest is nearly all the bundle."""
+    for index in range(count):
+        folder = root / f"d{index // 1000:03d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"f{index:06d}.txt").touch()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--small-files", type=int, default=20_000)
+    parser.add_argument(
+        "--empty-files", type=int, default=100_000, help="memory run, one round (0: skip)"
+    )
     parser.add_argument("--keep", type=Path, help="work folder (default: a temp folder)")
     args = parser.parse_args()
     if shutil.which("7zz") is None:
@@ -167,6 +189,18 @@ def main() -> int:
                 args.rounds,
                 identity_file,
                 recipient,
+            )
+        if args.empty_files:
+            empty = work / "empty"
+            make_empty_files(empty, args.empty_files)
+            bench_source(
+                f"{args.empty_files} empty files (memory per item)",
+                empty,
+                work,
+                1,
+                identity_file,
+                recipient,
+                peers_too=False,
             )
         for case in ("leak-shop", "phone-dump"):
             bench_source(
