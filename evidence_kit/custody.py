@@ -61,6 +61,7 @@ class CustodyLog:
     events: list[CustodyEvent] = field(default_factory=list)
     lines: list[bytes] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    torn_bytes: int = 0
 
     @property
     def head_sha256(self) -> str | None:
@@ -81,20 +82,27 @@ def _finding(code: str, subject: str, message: str, **values: str | None) -> Fin
 
 def read_custody_log(path: Path) -> CustodyLog:
     """Parse every line strictly; a torn or malformed line is a finding, never skipped."""
-    log = CustodyLog(path)
     try:
         with path.open("rb") as handle:
             data = handle.read(MAX_LOG_BYTES + 1)
     except FileNotFoundError:
+        log = CustodyLog(path)
         log.findings.append(
             _finding("custody-log-missing", str(path), _("no custody log beside the container"))
         )
         return log
     except OSError as error:
+        log = CustodyLog(path)
         log.findings.append(
             _finding("custody-log-unreadable", str(path), error.strerror or str(error))
         )
         return log
+    return parse_custody_log(path, data)
+
+
+def parse_custody_log(path: Path, data: bytes) -> CustodyLog:
+    """The log in ``data`` (read from ``path``), line by line."""
+    log = CustodyLog(path)
     if len(data) > MAX_LOG_BYTES:
         log.findings.append(
             _finding("custody-log-too-large", str(path), _("custody log over 64 MiB"))
@@ -115,6 +123,7 @@ def read_custody_log(path: Path) -> CustodyLog:
         log.events.append(event)
         log.lines.append(raw + b"\n")
     if torn:
+        log.torn_bytes = len(torn)
         log.findings.append(
             _finding(
                 "custody-log-torn",
@@ -175,9 +184,15 @@ def check_chain(
             )
         ns = int(event.time.ns) if event.time.ns.lstrip("-").isdigit() else None
         if ns is not None and previous_ns is not None and ns < previous_ns:
-            findings.append(
-                _finding("custody-time-order", subject, _("earlier than the event before it"))
-            )
+            findings.append(  # clocks are set wrong more often than logs are forged
+                Finding(
+                    code="custody-time-order",
+                    severity="warning",
+                    subject=subject,
+                    message=_("earlier than the event before it: a clock was wrong, or the "
+                              "events are out of order"),
+                )
+            )  # fmt: skip
         previous_ns = ns if ns is not None else previous_ns
         findings.extend(_check_event_signature(event, subject, trusted))
         if container_sha256 is not None and event.container_sha256 != container_sha256:

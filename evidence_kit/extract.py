@@ -29,6 +29,7 @@ from evidence_kit.bundle import (
     trusted_fingerprints,
     unlock,
 )
+from evidence_kit.custody_append import NewEvent, Recorder, append_event
 from evidence_kit.errors import EnvironmentFailure, VerificationFailed
 from evidence_kit.hashing import MultiDigest
 from evidence_kit.i18n import _
@@ -47,6 +48,7 @@ class ExtractRequest:
     destination: Path
     key: KeyMaterial = field(repr=False)
     trusted: tuple[Ed25519PublicKey, ...] = ()
+    record: Recorder | None = None
 
 
 class UnsafeName(Exception):
@@ -119,15 +121,31 @@ def extract_bundle(request: ExtractRequest, progress: Progress | None = None) ->
             extractor.close()
             os.close(root_fd)
             progress.finish()
+        written = sum(1 for i in extractor.results if i.outcome == "written")
+        recorded = None
+        if request.record is not None:
+            outcome = _("{n} files, {bytes} bytes extracted{incomplete}").format(
+                n=written,
+                bytes=extractor.bytes_written,
+                incomplete="" if not extractor.findings else _(", with problems"),
+            )
+            note = f"{request.record.note} ({outcome})" if request.record.note else outcome
+            recorded = append_event(
+                request.container,
+                NewEvent("extracted", request.record.actor, request.record.location, note),
+                request.record.key,
+                container_sha256=bundle.container_sha256,
+            )
         return ExtractResult(
             container=str(request.container),
             destination=str(request.destination),
             bundle_id=manifest.bundle_id,
-            written=sum(1 for i in extractor.results if i.outcome == "written"),
+            written=written,
             bytes_written=extractor.bytes_written,
             findings=extractor.findings,
             items=extractor.results,
             complete=not extractor.findings,
+            recorded_event=recorded,
         )
     finally:
         bundle.close()

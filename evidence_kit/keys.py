@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -21,10 +23,12 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from evidence_kit.errors import NoUsableKey, UsageError
+from evidence_kit.atomic import output_error
+from evidence_kit.errors import NoUsableKey, OutputExists, UsageError
 from evidence_kit.i18n import _
 from evidence_kit.models import Signature
 
+SIGN_PASSPHRASE_ENV = "EVIDENCE_KIT_SIGN_PASSPHRASE"  # noqa: S105 (a variable name)
 MIN_PASSPHRASE_LENGTH = 12
 MIN_DISTINCT_CHARACTERS = 6
 _COMMON_PASSPHRASES = frozenset(
@@ -219,17 +223,120 @@ def load_signing_key(path: Path, password: bytes | None = None) -> Ed25519Privat
         raise UsageError(
             _("cannot read signing key {path}: {error}").format(path=path, error=error.strerror)
         ) from None
+    encrypted = b"-----BEGIN ENCRYPTED PRIVATE KEY-----" in data
     try:
-        key = serialization.load_pem_private_key(data, password=password)
+        key = serialization.load_pem_private_key(data, password=password if encrypted else None)
     except TypeError:
-        raise UsageError(
-            _("signing key {path} is passphrase-protected").format(path=path)
+        raise NoUsableKey(
+            _("signing key {path} is passphrase-protected").format(path=path),
+            hint=_("Give its passphrase with --sign-passphrase-file or {env}.").format(
+                env=SIGN_PASSPHRASE_ENV
+            ),
         ) from None
     except (ValueError, UnsupportedAlgorithm):
+        if encrypted:
+            raise NoUsableKey(
+                _("wrong passphrase for signing key {path}").format(path=path)
+            ) from None
         raise UsageError(_("not a PEM private key: {path}").format(path=path)) from None
     if not isinstance(key, Ed25519PrivateKey):
         raise UsageError(_("signing key {path} is not Ed25519").format(path=path))
     return key
+
+
+@dataclass(frozen=True)
+class NewKeys:
+    """The files ``new_keys`` wrote, and what to copy onto paper."""
+
+    signing_key: Path
+    public_key: Path
+    age_identity: Path
+    age_recipient_file: Path
+    fingerprint: str
+    recipient: str
+
+
+def key_set_name(name: str) -> str:
+    """A NAME usable as a file-name prefix, or UsageError."""
+    if not name or name.startswith((".", "-")) or not all(c.isalnum() or c in "._-" for c in name):
+        raise UsageError(
+            _("key name {name!r}: use letters, digits, '.', '_' and '-' only").format(name=name)
+        )
+    return name
+
+
+def new_keys(name: str, folder: Path, passphrase: str | None = None) -> NewKeys:
+    """An Ed25519 signing key pair and an age identity, as files in ``folder``:
+
+    ``NAME.sign.pem`` (PKCS#8 PEM, mode 0600, encrypted when ``passphrase`` is given, as
+    ``openssl genpkey -algorithm ed25519`` writes it), ``NAME.sign.pub.pem``, ``NAME.age``
+    (as ``age-keygen`` writes it, mode 0600) and ``NAME.age.pub`` (its recipient). Never
+    replaces a file; writes nothing if any of the four exists.
+    """
+    name = key_set_name(name)
+    paths = [
+        folder / f"{name}{suffix}" for suffix in (".sign.pem", ".sign.pub.pem", ".age", ".age.pub")
+    ]
+    taken = [str(path) for path in paths if path.exists() or path.is_symlink()]
+    if taken:
+        raise OutputExists(
+            _("{path} already exists; refusing to replace a key").format(path=taken[0]),
+            hint=_("Choose another NAME or --out folder."),
+        )
+    signing = Ed25519PrivateKey.generate()
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase.encode("utf-8"))
+        if passphrase
+        else serialization.NoEncryption()
+    )
+    private_pem = signing.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    )
+    identity = pyrage.x25519.Identity.generate()
+    recipient = str(identity.to_public())
+    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    contents = [
+        (private_pem, 0o600),
+        (public_key_pem(signing.public_key()).encode("ascii"), 0o644),
+        (f"# created: {created}\n# public key: {recipient}\n{identity}\n".encode(), 0o600),
+        (f"{recipient}\n".encode(), 0o644),
+    ]
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        written: list[Path] = []
+        try:
+            for path, (data, mode) in zip(paths, contents, strict=True):
+                _write_new(path, data, mode)
+                written.append(path)
+        except BaseException:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
+    except FileExistsError as error:
+        raise OutputExists(
+            _("{path} already exists; refusing to replace a key").format(path=error.filename)
+        ) from None
+    except OSError as error:
+        raise output_error(folder, error) from None
+    return NewKeys(
+        signing_key=paths[0],
+        public_key=paths[1],
+        age_identity=paths[2],
+        age_recipient_file=paths[3],
+        fingerprint=fingerprint(signing.public_key()),
+        recipient=recipient,
+    )
+
+
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    """Create ``path`` (never replacing, never following a link) with ``mode``, fsynced."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    try:
+        os.fchmod(fd, mode)  # whatever the umask
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def load_public_key(path: Path) -> Ed25519PublicKey:
@@ -290,16 +397,20 @@ def check_signature(signature: Signature, data: bytes) -> str | None:
 
 
 __all__ = [
+    "SIGN_PASSPHRASE_ENV",
     "BundleKey",
     "KeyMaterial",
     "KeySlot",
+    "NewKeys",
     "check_passphrase_strength",
     "check_signature",
     "fingerprint",
+    "key_set_name",
     "load_identities",
     "load_public_key",
     "load_signing_key",
     "make_key_slots",
+    "new_keys",
     "open_key_slots",
     "parse_recipient",
     "public_key_pem",

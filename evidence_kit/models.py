@@ -316,6 +316,101 @@ class CustodySummary(Record):
     signed_events: int
 
 
+class CustodyEventView(Record):
+    """One custody event as a timeline shows it."""
+
+    seq: int
+    action: str
+    time_utc: str | None
+    clock_source: str | None
+    actor: str
+    to: str | None
+    location: str
+    note: str
+    actor_key_fingerprint: str | None
+    signed: bool
+    signature_valid: bool | None = Field(description="None when unsigned")
+    signer_trusted: bool | None = Field(description="None when no signers were required")
+    container_sha256: str
+    container_matches: bool | None = Field(
+        description="recorded container SHA-256 equals the container now (None: not measured)"
+    )
+    line_sha256: str
+
+
+class Handover(Record):
+    """A 'transferred' event and the 'received' event that closed it, if any."""
+
+    transferred_seq: int
+    transferred_by: str
+    to: str | None
+    received_seq: int | None
+    received_by: str | None
+    status: Literal["acknowledged", "not-acknowledged", "received-by-another"]
+
+
+class CustodyReport(Record):
+    """``custody show --json``: the timeline, the hand-overs and the log head."""
+
+    schema_version: Literal[1] = 1
+    kind: Literal["evidence-kit/custody-report"] = "evidence-kit/custody-report"
+    container: str
+    custody_log: str
+    container_sha256: str | None = Field(description="measured now; None if unreadable")
+    bundle_id: str | None
+    case_number: str | None
+    evidence_number: str | None
+    verdict: Literal["intact", "broken"]
+    head_sha256: str | None
+    event_count: int
+    events: list[CustodyEventView]
+    handovers: list[Handover]
+    findings: list[Finding]
+
+
+class AppendResult(Record):
+    """``custody add --json`` (and the event verify or extract appended)."""
+
+    schema_version: Literal[1] = 1
+    kind: Literal["evidence-kit/custody-append"] = "evidence-kit/custody-append"
+    container: str
+    custody_log: str
+    event: CustodyEvent
+    head_sha256: str
+    event_count: int
+    container_matches_acquisition: bool = Field(
+        description="the container measured now equals the one event 0 recorded"
+    )
+
+
+class KeysResult(Record):
+    """``keys new --json``: the files written and the fingerprint for paper forms."""
+
+    schema_version: Literal[1] = 1
+    kind: Literal["evidence-kit/keys"] = "evidence-kit/keys"
+    name: str
+    signing_key: str
+    public_key: str
+    public_key_fingerprint: str
+    passphrase_protected: bool
+    age_identity: str
+    age_recipient_file: str
+    age_recipient: str
+
+
+class RepairResult(Record):
+    """``custody repair --json``."""
+
+    schema_version: Literal[1] = 1
+    kind: Literal["evidence-kit/custody-repair"] = "evidence-kit/custody-repair"
+    custody_log: str
+    repaired: bool
+    torn_bytes: int
+    torn_copy: str | None = Field(description="where the removed torn bytes were kept")
+    event_count: int
+    head_sha256: str | None
+
+
 class VerificationReport(Record):
     schema_version: Literal[1] = 1
     kind: Literal["evidence-kit/verification-report"] = "evidence-kit/verification-report"
@@ -334,6 +429,9 @@ class VerificationReport(Record):
     custody: CustodySummary | None
     verified_at: Instant
     tool: ToolInfo
+    recorded_event: AppendResult | None = Field(
+        default=None, description="the 'verified' custody event appended (--sign, --actor)"
+    )
 
 
 class InspectedItem(Record):
@@ -385,6 +483,9 @@ class ExtractResult(Record):
     findings: list[Finding]
     items: list[ExtractedItem]
     complete: bool
+    recorded_event: AppendResult | None = Field(
+        default=None, description="the 'extracted' custody event appended (--sign, --actor)"
+    )
 
 
 class ErrorReport(Record):
@@ -401,15 +502,19 @@ class ErrorReport(Record):
 __all__ = [
     "SCHEMA_VERSION",
     "AcquireResult",
+    "AppendResult",
     "CaseInfo",
     "Check",
     "CustodyEvent",
+    "CustodyEventView",
+    "CustodyReport",
     "CustodySummary",
     "ErrorReport",
     "ExtensionMismatch",
     "ExtractResult",
     "ExtractedItem",
     "Finding",
+    "Handover",
     "InspectResult",
     "InspectedItem",
     "Instant",
@@ -419,6 +524,7 @@ __all__ = [
     "ItemRecord",
     "ItemStatus",
     "KeySlotRecord",
+    "KeysResult",
     "Manifest",
     "ManifestHead",
     "MemberRecord",
@@ -426,6 +532,7 @@ __all__ = [
     "Provenance",
     "ReadError",
     "Record",
+    "RepairResult",
     "Seal",
     "Signature",
     "SourceRecord",

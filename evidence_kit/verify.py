@@ -27,12 +27,14 @@ from evidence_kit.bundle import (
     unlock,
 )
 from evidence_kit.container import MANIFEST_MEMBER, SEAL_MEMBER
-from evidence_kit.errors import NoUsableKey
+from evidence_kit.custody_append import NewEvent, Recorder, append_event
+from evidence_kit.custody_report import Anchor, check_anchor
+from evidence_kit.errors import EvidenceKitError, NoUsableKey
 from evidence_kit.hashing import digest_for
 from evidence_kit.i18n import _
 from evidence_kit.keys import KeyMaterial
 from evidence_kit.manifest import ItemTable
-from evidence_kit.models import ItemRecord, ManifestHead, VerificationReport
+from evidence_kit.models import Finding, ItemRecord, ManifestHead, VerificationReport
 from evidence_kit.naming import display_name, path_bytes
 from evidence_kit.progress import Progress, SilentProgress
 from evidence_kit.provenance import TOOL
@@ -54,6 +56,8 @@ class VerifyRequest:
     key: KeyMaterial | None = field(default=None, repr=False)
     trusted: Sequence[Ed25519PublicKey] = ()
     against: Sequence[Path] = ()
+    anchor: Anchor | None = None
+    record: Recorder | None = None
 
 
 def verify_bundle(request: VerifyRequest, progress: Progress | None = None) -> VerificationReport:
@@ -92,10 +96,52 @@ def verify_bundle(request: VerifyRequest, progress: Progress | None = None) -> V
                 None,
                 _("not checked: no key given"),
             )
-        return _report(bundle, items_checked, bytes_checked)
+        if request.anchor is not None:
+            anchored = check_anchor(bundle.custody, request.anchor)
+            bundle.findings.extend(anchored)
+            bundle.check(_("custody log still holds the expected head"), not anchored,
+                         request.anchor.head_sha256)  # fmt: skip
+        report = _report(bundle, items_checked, bytes_checked)
+        if request.record is not None:
+            report = _record_verification(request.record, report)
+        return report
     finally:
         progress.finish()
         bundle.close()
+
+
+def _record_verification(record: Recorder, report: VerificationReport) -> VerificationReport:
+    """Append the 'verified' event with the outcome; a log that cannot take it (broken,
+    torn, missing) becomes a finding, since the report itself already says why."""
+    errors = sum(1 for f in report.findings if f.severity == "error")
+    outcome = (
+        _("verified: {items} items, {bytes} bytes").format(
+            items=report.items_checked, bytes=report.bytes_checked
+        )
+        if report.verdict == "verified" and report.contents_checked
+        else _("container intact, contents not checked (no key)")
+        if report.verdict == "verified"
+        else _("verification FAILED: {n} problems").format(n=errors)
+    )
+    note = f"{record.note} ({outcome})" if record.note else outcome
+    try:
+        appended = append_event(
+            Path(report.container),
+            NewEvent("verified", record.actor, location=record.location, note=note),
+            record.key,
+            container_sha256=report.container_sha256,
+        )
+    except EvidenceKitError as error:
+        finding = Finding(
+            code="custody-event-not-recorded",
+            severity="error",
+            subject=_("custody log"),
+            message=str(error),
+        )
+        return report.model_copy(
+            update={"findings": [*report.findings, finding], "verdict": "failed"}
+        )
+    return report.model_copy(update={"recorded_event": appended})
 
 
 def _report(bundle: Bundle, items_checked: int, bytes_checked: int) -> VerificationReport:

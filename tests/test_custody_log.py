@@ -381,12 +381,11 @@ def test_event_signed_by_a_key_other_than_its_actor_fails(
     [
         ({"container_sha256": "0" * 64}, "custody-container-hash-mismatch"),
         ({"bundle_id": "00000000-0000-4000-8000-000000000000"}, "custody-bundle-id-mismatch"),
-        ({"time": instant_from_ns(0, "local")}, "custody-time-order"),
         ({"seq": 7}, "custody-sequence-broken"),
         ({"prev_event_sha256": "0" * 64}, "custody-chain-broken"),
         ({"prev_event_sha256": None}, "custody-chain-broken"),
     ],
-    ids=["other-container", "other-bundle", "time-backwards", "seq", "prev-hash", "prev-none"],
+    ids=["other-container", "other-bundle", "seq", "prev-hash", "prev-none"],
 )
 def test_signed_event_with_a_wrong_binding_fails_at_that_event(
     chain: Chain, tmp_path: Path, signing_key: SigningKey, fields: dict[str, Any], code: str
@@ -401,6 +400,24 @@ def test_signed_event_with_a_wrong_binding_fails_at_that_event(
     report = verify(place(chain, tmp_path, lines), signing_key.key)
     assert report.verdict == "failed"
     assert first_finding(report) == (code, 2)
+
+
+def test_time_going_backwards_is_flagged_not_fatal(
+    chain: Chain, tmp_path: Path, signing_key: SigningKey
+) -> None:
+    """An officer's clock set to 1970 is worth a warning, not a failed bundle."""
+    lines = list(chain.lines)
+    backwards = make_event(chain.first, lines[1], 2, "received", None).model_copy(
+        update={"time": instant_from_ns(0, "local")}
+    )
+    lines[2] = event_line(sign_event(backwards, signing_key.key))
+    lines[3] = event_line(
+        make_event(chain.first, lines[2], 3, "stored", signing_key.key, note="evidence locker 4")
+    )
+    report = verify(place(chain, tmp_path, lines), signing_key.key)
+    assert report.verdict == "verified"
+    flagged = [f for f in report.findings if f.code == "custody-time-order"]
+    assert [(f.severity, f.subject) for f in flagged] == [("warning", "custody event 2 (received)")]
 
 
 def test_first_event_must_be_acquired(

@@ -15,7 +15,13 @@ from rich.text import Text
 from evidence_kit import keys
 from evidence_kit.acquire import AcquireRequest, acquire
 from evidence_kit.cli.console import emit_json, reported_errors, say, show_facts, stderr
-from evidence_kit.cli.keyoptions import given_passphrase, interactive
+from evidence_kit.cli.keyoptions import (
+    SignOption,
+    SignPassphraseOption,
+    given_passphrase,
+    interactive,
+    signing_key,
+)
 from evidence_kit.cli.progress import progress_for
 from evidence_kit.errors import ExitCode, UsageError
 from evidence_kit.hashing import parse_algorithms
@@ -163,13 +169,8 @@ def acquire_command(
             dir_okay=False,
         ),
     ] = None,
-    sign: Annotated[
-        Path | None,
-        typer.Option(
-            help="Ed25519 private key (PKCS#8 PEM) that signs the manifest and custody event",
-            dir_okay=False,
-        ),
-    ] = None,
+    sign: Annotated[Path | None, SignOption] = None,
+    sign_passphrase_file: Annotated[Path | None, SignPassphraseOption] = None,
     overwrite: Annotated[bool, typer.Option(help="replace an existing bundle at --out")] = False,
     unattended: Annotated[
         bool, typer.Option(help="never prompt; fail if anything is missing")
@@ -193,7 +194,7 @@ def acquire_command(
             unattended=unattended,
         )
         recipients = [r for text in recipient or [] for r in keys.parse_recipient(text)]
-        signing_key = keys.load_signing_key(sign) if sign else None
+        signing = signing_key(sign, sign_passphrase_file)
         passphrase = choose_passphrase(passphrase_file, list(recipients), unattended=unattended)
         request = AcquireRequest(
             sources=sources,
@@ -202,7 +203,7 @@ def acquire_command(
             hash_algorithms=algorithms,
             recipients=recipients,
             passphrase=passphrase,
-            signing_key=signing_key,
+            signing_key=signing,
             overwrite=overwrite,
             command_line=command_line(ctx),
         )

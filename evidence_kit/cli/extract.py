@@ -10,10 +10,15 @@ from rich.text import Text
 
 from evidence_kit.cli.console import emit_json, reported_errors, say, stderr
 from evidence_kit.cli.keyoptions import (
+    ActorOption,
     IdentityOption,
     PassphraseFileOption,
+    SignOption,
+    SignPassphraseOption,
+    TrustDirOption,
     TrustOption,
     key_material,
+    recorder,
     trusted_keys,
 )
 from evidence_kit.cli.progress import progress_for
@@ -30,6 +35,11 @@ def extract_command(
     identity: Annotated[list[Path] | None, IdentityOption] = None,
     passphrase_file: Annotated[Path | None, PassphraseFileOption] = None,
     trust: Annotated[list[Path] | None, TrustOption] = None,
+    trust_dir: Annotated[Path | None, TrustDirOption] = None,
+    sign: Annotated[Path | None, SignOption] = None,
+    sign_passphrase_file: Annotated[Path | None, SignPassphraseOption] = None,
+    actor: Annotated[str | None, ActorOption] = None,
+    location: Annotated[str, typer.Option(help="where the extraction happens")] = "",
     json: Annotated[bool, typer.Option("--json", help="print one JSON document on stdout")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
@@ -39,7 +49,8 @@ def extract_command(
             container=bundle,
             destination=out,
             key=key_material(identity, passphrase_file, prompt=True),
-            trusted=trusted_keys(trust),
+            trusted=trusted_keys(trust, trust_dir),
+            record=recorder(sign, sign_passphrase_file, actor, location),
         )
         result = extract_bundle(request, progress_for(_("extracting"), quiet=quiet or json))
     if json:
@@ -55,6 +66,14 @@ def extract_command(
             ),
             style="green" if result.complete else "yellow",
         )
+        if result.recorded_event is not None:
+            say(
+                _("custody event {seq} 'extracted' recorded; new head {head}:{n}").format(
+                    seq=result.recorded_event.event.seq,
+                    head=result.recorded_event.head_sha256,
+                    n=result.recorded_event.event_count,
+                )
+            )
     if not result.complete:
         tampered = any(f.code.startswith(("item-", "member-", "pack-")) for f in result.findings)
         raise typer.Exit(int(ExitCode.VERIFICATION_FAILED if tampered else ExitCode.ENVIRONMENT))

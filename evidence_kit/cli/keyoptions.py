@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pyrage
 import typer
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from evidence_kit import keys
+from evidence_kit.custody_append import Recorder
 from evidence_kit.errors import UsageError
 from evidence_kit.i18n import _
 
@@ -27,6 +28,22 @@ PassphraseFileOption = typer.Option(
 TrustOption = typer.Option(
     "--trust", help="Ed25519 public key (PEM) of a signer to require; repeatable.", dir_okay=False
 )
+TrustDirOption = typer.Option(
+    "--trust-dir",
+    help="folder of Ed25519 public keys (*.pem) of signers to require.",
+    file_okay=False,
+)
+SignOption = typer.Option(
+    "--sign",
+    help="Ed25519 private key (PKCS#8 PEM, as openssl genpkey or keys new writes) to sign with.",
+    dir_okay=False,
+)
+SignPassphraseOption = typer.Option(
+    "--sign-passphrase-file",
+    help=f"file holding the signing key's passphrase (or set {keys.SIGN_PASSPHRASE_ENV}).",
+    dir_okay=False,
+)
+ActorOption = typer.Option("--actor", help="who records the custody event (name, rank, unit)")
 
 
 def read_passphrase_file(path: Path) -> str:
@@ -72,18 +89,78 @@ def key_material(
     return keys.KeyMaterial(identities=identities, passphrase=passphrase)
 
 
-def trusted_keys(paths: list[Path] | None) -> tuple[Ed25519PublicKey, ...]:
-    return tuple(keys.load_public_key(path) for path in paths or [])
+def trusted_keys(
+    paths: list[Path] | None, folder: Path | None = None
+) -> tuple[Ed25519PublicKey, ...]:
+    """Keys from --trust files and every ``*.pem`` in --trust-dir (none there: an error)."""
+    files = list(paths or [])
+    if folder is not None:
+        try:
+            found = sorted(p for p in folder.iterdir() if p.suffix == ".pem" and p.is_file())
+        except OSError as error:
+            raise UsageError(
+                _("cannot read trust folder {path}: {reason}").format(
+                    path=folder, reason=error.strerror
+                )
+            ) from None
+        if not found:
+            raise UsageError(_("no public key (*.pem) in trust folder {path}").format(path=folder))
+        files += found
+    return tuple(keys.load_public_key(path) for path in files)
+
+
+def signing_key(path: Path | None, passphrase_file: Path | None) -> Ed25519PrivateKey | None:
+    """The --sign key; its passphrase from a file, the environment, or a prompt."""
+    if path is None:
+        return None
+    if passphrase_file is not None:
+        secret: str | None = read_passphrase_file(passphrase_file)
+    else:
+        secret = os.environ.get(keys.SIGN_PASSPHRASE_ENV) or None
+    if secret is None and interactive() and _encrypted_pem(path):
+        secret = typer.prompt(_("Passphrase of {path}").format(path=path), hide_input=True,
+                              err=True) or None  # fmt: skip
+    return keys.load_signing_key(path, secret.encode("utf-8") if secret else None)
+
+
+def _encrypted_pem(path: Path) -> bool:
+    try:
+        return b"ENCRYPTED PRIVATE KEY" in path.read_bytes()[:4096]
+    except OSError:
+        return False  # load_signing_key says why
+
+
+def recorder(
+    sign: Path | None,
+    sign_passphrase_file: Path | None,
+    actor: str | None,
+    location: str = "",
+    note: str = "",
+) -> Recorder | None:
+    """A custody recorder when --sign and --actor are both given (one alone: an error)."""
+    if sign is None and actor is None:
+        return None
+    if sign is None or not (actor or "").strip():
+        raise UsageError(_("--sign and --actor go together: who records the event, with which key"))
+    key = signing_key(sign, sign_passphrase_file)
+    assert key is not None
+    return Recorder(actor=actor or "", key=key, location=location, note=note)
 
 
 __all__ = [
     "PASSPHRASE_ENV",
+    "ActorOption",
     "IdentityOption",
     "PassphraseFileOption",
+    "SignOption",
+    "SignPassphraseOption",
+    "TrustDirOption",
     "TrustOption",
     "given_passphrase",
     "interactive",
     "key_material",
     "read_passphrase_file",
+    "recorder",
+    "signing_key",
     "trusted_keys",
 ]

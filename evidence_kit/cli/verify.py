@@ -11,13 +11,19 @@ from rich.text import Text
 
 from evidence_kit.cli.console import emit_json, reported_errors, say, stderr
 from evidence_kit.cli.keyoptions import (
+    ActorOption,
     IdentityOption,
     PassphraseFileOption,
+    SignOption,
+    SignPassphraseOption,
+    TrustDirOption,
     TrustOption,
     key_material,
+    recorder,
     trusted_keys,
 )
 from evidence_kit.cli.progress import progress_for
+from evidence_kit.custody_report import parse_anchor
 from evidence_kit.errors import ExitCode
 from evidence_kit.i18n import _
 from evidence_kit.models import VerificationReport
@@ -33,9 +39,21 @@ def verify_command(
     identity: Annotated[list[Path] | None, IdentityOption] = None,
     passphrase_file: Annotated[Path | None, PassphraseFileOption] = None,
     trust: Annotated[list[Path] | None, TrustOption] = None,
+    trust_dir: Annotated[Path | None, TrustDirOption] = None,
+    expect_head: Annotated[
+        str | None,
+        typer.Option(
+            help="custody log head written down earlier (HASH or HASH:COUNT, as custody show "
+            "prints it): fails if events up to it were removed or rewritten"
+        ),
+    ] = None,
     against: Annotated[
         list[Path] | None, typer.Option(help="re-read the original source and compare; repeatable")
     ] = None,
+    sign: Annotated[Path | None, SignOption] = None,
+    sign_passphrase_file: Annotated[Path | None, SignPassphraseOption] = None,
+    actor: Annotated[str | None, ActorOption] = None,
+    location: Annotated[str, typer.Option(help="where the verification happens")] = "",
     json: Annotated[bool, typer.Option("--json", help="print one JSON document on stdout")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
@@ -44,8 +62,10 @@ def verify_command(
         request = VerifyRequest(
             container=bundle,
             key=key_material(identity, passphrase_file),
-            trusted=trusted_keys(trust),
+            trusted=trusted_keys(trust, trust_dir),
             against=against or [],
+            anchor=parse_anchor(expect_head) if expect_head is not None else None,
+            record=recorder(sign, sign_passphrase_file, actor, location),
         )
         report = verify_bundle(request, progress_for(_("verifying"), quiet=quiet or json))
     if json:
@@ -91,8 +111,16 @@ def show_report(report: VerificationReport) -> None:
             )
     if report.custody is not None:
         say(
-            _("custody log head: {head} ({n} events)").format(
+            _("custody log head: {head}:{n} ({n} events)").format(
                 head=report.custody.head_sha256, n=report.custody.events
+            )
+        )
+    if report.recorded_event is not None:
+        say(
+            _("custody event {seq} 'verified' recorded; new head {head}:{n}").format(
+                seq=report.recorded_event.event.seq,
+                head=report.recorded_event.head_sha256,
+                n=report.recorded_event.event_count,
             )
         )
     seal = {

@@ -12,12 +12,16 @@ from pathlib import Path
 
 from evidence_kit.models import (
     AcquireResult,
+    AppendResult,
     CustodyEvent,
+    CustodyReport,
     ErrorReport,
     ExtractResult,
     InspectResult,
+    KeysResult,
     Manifest,
     Record,
+    RepairResult,
     Seal,
     VerificationReport,
 )
@@ -31,6 +35,10 @@ SCHEMAS: dict[str, type[Record]] = {
     "verification-report": VerificationReport,
     "inspect-result": InspectResult,
     "extract-result": ExtractResult,
+    "custody-report": CustodyReport,
+    "custody-append": AppendResult,
+    "custody-repair": RepairResult,
+    "keys": KeysResult,
     "error": ErrorReport,
 }
 

@@ -1,0 +1,312 @@
+"""Writing the custody log after acquisition: appending signed events, and repair.
+
+Every writer takes an exclusive ``flock`` on the log for the whole read-check-append, so
+two processes appending at once each link to the other's event instead of forking the
+chain, and nothing interleaves. An event is one ``write`` of one complete line on an
+``O_APPEND`` descriptor, then ``fsync``; a torn last line (power loss) is never appended
+to and never silently dropped: ``repair_log`` moves it aside only when told to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from evidence_kit import clock
+from evidence_kit.atomic import output_error
+from evidence_kit.custody import (
+    CustodyLog,
+    check_chain,
+    custody_log_path,
+    event_line,
+    line_sha256,
+    parse_custody_log,
+    sign_event,
+)
+from evidence_kit.errors import EnvironmentFailure, UsageError, VerificationFailed
+from evidence_kit.i18n import _
+from evidence_kit.models import AppendResult, CustodyEvent, RepairResult
+
+ACQUIRED = "acquired"
+CUSTODY_ACTIONS = (
+    "transferred",
+    "received",
+    "stored",
+    "verified",
+    "opened",
+    "extracted",
+    "exported",
+    "returned",
+    "disposed",
+)
+LOCK_WAIT_SECONDS = 30.0
+_HASH_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """What a person records; time, hashes, links and the signature are added here."""
+
+    action: str
+    actor: str
+    location: str = ""
+    note: str = ""
+    to: str | None = None
+
+
+@dataclass(frozen=True)
+class Recorder:
+    """Who appends the custody event for this work, with which key (--sign, --actor)."""
+
+    actor: str
+    key: Ed25519PrivateKey = field(repr=False)
+    location: str = ""
+    note: str = ""
+
+
+def measure_container(container: Path) -> str:
+    """The container's SHA-256 now (UsageError if there is no such file)."""
+    digest = hashlib.sha256()
+    try:
+        with container.open("rb") as handle:
+            while chunk := handle.read(_HASH_CHUNK):
+                digest.update(chunk)
+    except FileNotFoundError:
+        raise UsageError(_("no such bundle: {path}").format(path=container)) from None
+    except IsADirectoryError:
+        raise UsageError(_("{path} is a folder, not a bundle").format(path=container)) from None
+    except OSError as error:
+        raise EnvironmentFailure(
+            _("cannot read {path}: {reason}").format(path=container, reason=error.strerror)
+        ) from None
+    return digest.hexdigest()
+
+
+def check_new_event(event: NewEvent) -> None:
+    if event.action not in CUSTODY_ACTIONS:
+        raise UsageError(
+            _("unknown custody action {action!r}; one of: {actions}").format(
+                action=event.action, actions=", ".join(CUSTODY_ACTIONS)
+            )
+        )
+    if not event.actor.strip():
+        raise UsageError(_("--actor: say who records this event"))
+    if event.action == "transferred" and not (event.to or "").strip():
+        raise UsageError(_("a transfer needs --to: who receives the evidence"))
+
+
+def append_event(
+    container: Path,
+    event: NewEvent,
+    key: Ed25519PrivateKey,
+    *,
+    container_sha256: str | None = None,
+) -> AppendResult:
+    """Append ``event``, signed with ``key``, to the container's custody log.
+
+    The container is hashed now unless the caller just did (``container_sha256``). The
+    log must be intact: no event is ever added to a broken or torn chain.
+    """
+    check_new_event(event)
+    measured = container_sha256 or measure_container(container)
+    log_path = custody_log_path(container)
+    with _locked(log_path, os.O_RDWR | os.O_APPEND) as fd:
+        log = _intact_log(log_path, fd)
+        first = log.events[0]
+        unsigned = CustodyEvent(
+            seq=len(log.events),
+            action=event.action,
+            time=clock.now(),
+            actor=event.actor,
+            location=event.location,
+            note=event.note,
+            to=event.to or None,
+            bundle_id=first.bundle_id,
+            container_sha256=measured,
+            prev_event_sha256=line_sha256(log.lines[-1]),
+            case_number=first.case_number,
+            evidence_number=first.evidence_number,
+        )
+        signed = sign_event(unsigned, key)
+        line = event_line(signed)
+        try:
+            _write_all(fd, line)
+            os.fsync(fd)
+        except OSError as error:
+            raise output_error(log_path, error) from None
+    return AppendResult(
+        container=str(container),
+        custody_log=str(log_path),
+        event=signed,
+        head_sha256=line_sha256(line),
+        event_count=len(log.events) + 1,
+        container_matches_acquisition=measured == first.container_sha256,
+    )
+
+
+def repair_log(container: Path, *, drop_torn_line: bool) -> RepairResult:
+    """Remove a torn last line, keeping its bytes beside the log; refuse anything else.
+
+    Without ``drop_torn_line`` it only says what it would do. A log with any other
+    problem (an edited, missing or malformed event) is refused: which version of an
+    event is true is not something software can decide.
+    """
+    log_path = custody_log_path(container)
+    with _locked(log_path, os.O_RDWR) as fd:
+        data = _read_all(log_path, fd)
+        log = parse_custody_log(log_path, data)
+        other = [f for f in log.findings if f.code != "custody-log-torn"]
+        other += [
+            f
+            for f in check_chain(log, container_sha256=None, trusted=None)
+            if f.severity == "error"
+        ]
+        if other:
+            raise VerificationFailed(
+                _("custody repair refuses to guess: {code} at {subject}: {message}").format(
+                    code=other[0].code, subject=other[0].subject, message=other[0].message
+                ),
+                hint=_("Only a torn last line can be repaired. Keep the log as it is and "
+                       "report the finding."),
+            )  # fmt: skip
+        if not log.torn_bytes:
+            return RepairResult(
+                custody_log=str(log_path),
+                repaired=False,
+                torn_bytes=0,
+                torn_copy=None,
+                event_count=len(log.events),
+                head_sha256=log.head_sha256,
+            )
+        if not drop_torn_line:
+            raise VerificationFailed(
+                _("the custody log ends in a torn line of {n} bytes after event {seq}").format(
+                    n=log.torn_bytes, seq=len(log.events) - 1
+                ),
+                hint=_("Run 'evidence-kit custody repair' with --drop-torn-line to move those "
+                       "bytes to a side file and end the log at the last whole event."),
+            )  # fmt: skip
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        side = log_path.with_name(f"{log_path.name}.torn-{stamp}")
+        keep = len(data) - log.torn_bytes
+        try:
+            side_fd = os.open(side, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            try:
+                _write_all(side_fd, data[keep:])
+                os.fsync(side_fd)
+            finally:
+                os.close(side_fd)
+            os.ftruncate(fd, keep)
+            os.fsync(fd)
+        except OSError as error:
+            raise output_error(side, error) from None
+    return RepairResult(
+        custody_log=str(log_path),
+        repaired=True,
+        torn_bytes=log.torn_bytes,
+        torn_copy=str(side),
+        event_count=len(log.events),
+        head_sha256=log.head_sha256,
+    )
+
+
+@contextlib.contextmanager
+def _locked(log_path: Path, flags: int) -> Iterator[int]:
+    """The log opened with ``flags`` and exclusively locked (waits up to 30 s)."""
+    try:
+        fd = os.open(log_path, flags | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise VerificationFailed(
+            _("no custody log beside the container ({path}): custody cannot be recorded").format(
+                path=log_path
+            ),
+            hint=_("The log is written by acquire next to B.zip as B.custody.jsonl; a new one "
+                   "cannot be started for an existing bundle."),
+        ) from None  # fmt: skip
+    except OSError as error:
+        raise output_error(log_path, error) from None
+    try:
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise EnvironmentFailure(
+                        _("the custody log {path} is locked by another process").format(
+                            path=log_path
+                        ),
+                        hint=_("Wait for the other evidence-kit command to finish."),
+                    ) from None
+                time.sleep(0.02)
+        yield fd
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _read_all(log_path: Path, fd: int) -> bytes:
+    chunks = []
+    offset = 0
+    try:
+        while chunk := os.pread(fd, 1 << 20, offset):
+            chunks.append(chunk)
+            offset += len(chunk)
+    except OSError as error:
+        raise EnvironmentFailure(
+            _("cannot read {path}: {reason}").format(path=log_path, reason=error.strerror)
+        ) from None
+    return b"".join(chunks)
+
+
+def _intact_log(log_path: Path, fd: int) -> CustodyLog:
+    log = parse_custody_log(log_path, _read_all(log_path, fd))
+    problems = list(log.findings)
+    problems += [
+        f for f in check_chain(log, container_sha256=None, trusted=None) if f.severity == "error"
+    ]
+    if problems:
+        first = problems[0]
+        hint = (
+            _("Run 'evidence-kit custody repair' to see what can be done.")
+            if first.code == "custody-log-torn"
+            else _("Run 'evidence-kit verify' for every finding; nothing was appended.")
+        )
+        raise VerificationFailed(
+            _("the custody log is not intact ({code} at {subject}): refusing to append").format(
+                code=first.code, subject=first.subject
+            ),
+            hint=hint,
+        )
+    if not log.events or log.events[0].action != ACQUIRED:
+        raise VerificationFailed(_("the custody log has no 'acquired' event"))
+    return log
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written == 0:
+            raise OSError(errno.EIO, "short write")
+        view = view[written:]
+
+
+__all__ = [
+    "CUSTODY_ACTIONS",
+    "NewEvent",
+    "Recorder",
+    "append_event",
+    "check_new_event",
+    "measure_container",
+    "repair_log",
+]
