@@ -7,7 +7,8 @@ Makes a random file of the given size and a tree of ``--small-files`` files of 1
 ``cat`` to /dev/null, ``sha256sum``, ``openssl dgst -sha256``, ``hashdeep`` (where
 installed), ``7zz a -tzip -mem=AES256 -mx0`` (what a user would pick instead),
 ``evidence-kit acquire`` (age recipient key slot, so no scrypt cost is counted) and
-``evidence-kit verify`` with the identity. Prints medians in seconds, MiB/s, ratios to
+``evidence-kit verify`` with the identity, and on the large file ``acquire --hash sha1,md5``
+(the cost of the extra digests). Prints medians in seconds, MiB/s, ratios to
 7-Zip, and the peak memory (RSS) of acquire and verify. A last run of ``--empty-files``
 empty files (one round, 7-Zip only as peer) shows memory per item against the bundle
 size, which is nearly all manifest. Benchmarks, not tests: nothing here asserts a time.
@@ -79,6 +80,7 @@ def bench_source(
     identity: Path,
     recipient: str,
     peers_too: bool = True,
+    extra_digests: bool = False,
 ) -> None:
     size = source.stat().st_size if source.is_file() else tree_size(source)
     bundle = work / "bundle.zip"
@@ -105,7 +107,8 @@ def bench_source(
     seven_zip = ["7zz", "a", "-tzip", "-mem=AES256", "-mx0", "-pbench-password"]
     acquire = [str(TOOL), "acquire", str(source), "--out", str(bundle), "--recipient", recipient]
     verify = [str(TOOL), "verify", str(bundle), "--identity", str(identity), "--quiet"]
-    runs: dict[str, list[float]] = {k: [] for k in (*peers, "7zz", "acquire", "verify")}
+    rows = (*peers, "7zz", "acquire", "verify", *(["acquire +sha1,md5"] if extra_digests else []))
+    runs: dict[str, list[float]] = {k: [] for k in rows}
     for _round in range(rounds):
         clean()
         for what, command in peers.items():
@@ -114,14 +117,18 @@ def bench_source(
         runs["acquire"].append(timed([*acquire, *CASE_ARGS], f"{name}/acquire"))
         bundle_size = bundle.stat().st_size
         runs["verify"].append(timed(verify, f"{name}/verify"))
+        if extra_digests:
+            clean()
+            three = [*acquire, "--hash", "sha1,md5", *CASE_ARGS]
+            runs["acquire +sha1,md5"].append(timed(three, f"{name}/acquire +sha1,md5"))
     clean()
     seven_time = statistics.median(runs["7zz"])
     print(f"\n{name}: {size / 2**20:.1f} MiB, {len(files)} files, median of {rounds} rounds")
-    print(f"  {'what':<12} {'seconds':>8} {'MiB/s':>8} {'x 7-Zip':>8}")
+    print(f"  {'what':<18} {'seconds':>8} {'MiB/s':>8} {'x 7-Zip':>8}")
     for what, times in runs.items():
         median = statistics.median(times)
         rate = size / 2**20 / median if median else float("nan")
-        print(f"  {what:<12} {median:8.2f} {rate:8.1f} {median / seven_time:8.2f}")
+        print(f"  {what:<18} {median:8.2f} {rate:8.1f} {median / seven_time:8.2f}")
     for what in ("acquire", "verify"):
         print(f"  peak RSS of {what}: {PEAK_RSS[f'{name}/{what}'] / 1024:.0f} MiB")
     print(f"  bundle: {bundle_size / 2**20:.1f} MiB")
@@ -178,6 +185,7 @@ def main() -> int:
             args.rounds,
             identity_file,
             recipient,
+            extra_digests=True,
         )
         if args.small_files:
             small = work / "small"
