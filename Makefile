@@ -29,9 +29,19 @@ demo: $(STAMP)
 	    --out $(DEMO)/leak-shop.zip --unattended --quiet
 	@echo "== anyone, without a key: is the container the one the custody log recorded?"
 	$(BIN)/evidence-kit verify $(DEMO)/leak-shop.zip
-	@echo "== lab: every byte, every digest, and the officer's signature"
+	@echo "== hand-over: the officer transfers the bundle, the lab (its own keys) receives it"
+	$(BIN)/evidence-kit keys new lab7 --out $(DEMO)/lab-keys
+	$(BIN)/evidence-kit custody add $(DEMO)/leak-shop.zip --action transferred \
+	    --actor "Officer Chen Jing" --to "Lab 7 intake" --location "Tianhe station" \
+	    --sign $(DEMO)/officer.pem
+	$(BIN)/evidence-kit custody add $(DEMO)/leak-shop.zip --action received \
+	    --actor "Lab 7 intake" --location "Provincial lab 7" --sign $(DEMO)/lab-keys/lab7.sign.pem
+	$(BIN)/evidence-kit custody show $(DEMO)/leak-shop.zip
+	$(BIN)/evidence-kit custody receipt $(DEMO)/leak-shop.zip --out $(DEMO)/receipt.html
+	@echo "== lab: every byte, every digest, both signers, and its own signed 'verified' event"
 	$(BIN)/evidence-kit verify $(DEMO)/leak-shop.zip --passphrase-file $(DEMO)/passphrase.txt \
-	    --trust $(DEMO)/officer.pub.pem --quiet
+	    --trust $(DEMO)/officer.pub.pem --trust $(DEMO)/lab-keys/lab7.sign.pub.pem \
+	    --sign $(DEMO)/lab-keys/lab7.sign.pem --actor "Lab 7, examiner Wu" --quiet
 	@echo "== what the bundle holds"
 	$(BIN)/evidence-kit inspect $(DEMO)/leak-shop.zip --passphrase-file $(DEMO)/passphrase.txt
 	@echo "== demo files are in $(DEMO)/ (the passphrase is in $(DEMO)/passphrase.txt)"
