@@ -22,7 +22,6 @@ from evidence_kit.custody_report import custody_report, parse_anchor
 from evidence_kit.errors import ExitCode, UsageError, VerificationFailed
 from evidence_kit.i18n import _
 from evidence_kit.models import CustodyReport
-from evidence_kit.receipt import write_receipt
 
 custody_app = typer.Typer(
     help="Record and show who held the evidence: the signed, hash-chained custody log.",
@@ -125,6 +124,8 @@ def receipt_command(
                 _("{path} already exists; refusing to replace it").format(path=out),
                 hint=_("Choose another --out, or pass --overwrite."),
             )
+        from evidence_kit.receipt import write_receipt  # noqa: PLC0415 (jinja2: only here)
+
         write_receipt(report, out)
     if json:
         emit_json(report)
