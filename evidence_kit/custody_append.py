@@ -187,6 +187,12 @@ def repair_log(container: Path, *, drop_torn_line: bool) -> RepairResult:
                 event_count=len(log.events),
                 head_sha256=log.head_sha256,
             )
+        if not log.events:
+            raise VerificationFailed(
+                _("custody repair refuses to guess: the log holds no whole event, not even "
+                  "the acquisition"),
+                hint=_("Keep the log as it is; the container can still be verified with its key."),
+            )  # fmt: skip
         if not drop_torn_line:
             raise VerificationFailed(
                 _("the custody log ends in a torn line of {n} bytes after event {seq}").format(
@@ -195,11 +201,9 @@ def repair_log(container: Path, *, drop_torn_line: bool) -> RepairResult:
                 hint=_("Run 'evidence-kit custody repair' with --drop-torn-line to move those "
                        "bytes to a side file and end the log at the last whole event."),
             )  # fmt: skip
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        side = log_path.with_name(f"{log_path.name}.torn-{stamp}")
         keep = len(data) - log.torn_bytes
+        side, side_fd = _new_side_file(log_path)
         try:
-            side_fd = os.open(side, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
             try:
                 _write_all(side_fd, data[keep:])
                 os.fsync(side_fd)
@@ -217,6 +221,22 @@ def repair_log(container: Path, *, drop_torn_line: bool) -> RepairResult:
         event_count=len(log.events),
         head_sha256=log.head_sha256,
     )
+
+
+def _new_side_file(log_path: Path) -> tuple[Path, int]:
+    """``B.custody.jsonl.torn-<UTC time>[-N]``, created new (never replacing a kept copy)."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    for number in range(1000):
+        suffix = f"torn-{stamp}" + (f"-{number}" if number else "")
+        side = log_path.with_name(f"{log_path.name}.{suffix}")
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+            return side, os.open(side, flags, 0o600)
+        except FileExistsError:
+            continue
+        except OSError as error:
+            raise output_error(side, error) from None
+    raise EnvironmentFailure(_("too many torn-line copies beside {path}").format(path=log_path))
 
 
 @contextlib.contextmanager

@@ -34,6 +34,27 @@ def display_name(raw: bytes) -> str:
     return "".join(out)
 
 
+def printable_text(text: str) -> str:
+    """Free text from a record (a name, a place, a note) made safe for a terminal: every
+    control, line-separator and bidirectional-control character becomes ``\\xNN`` or
+    ``\\uNNNN``; everything else, backslashes included, is left as typed."""
+    out: list[str] = []
+    for char in text:
+        code = ord(char)
+        if code < 0x20 or code == 0x7F:
+            out.append(f"\\x{code:02x}")
+        elif (
+            0x80 <= code < 0xA0
+            or code in _INVISIBLE
+            or 0x202A <= code <= 0x202E
+            or 0xD800 <= code <= 0xDFFF
+        ):
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
 def path_name(raw: bytes) -> PathName:
     return PathName(b64=base64.b64encode(raw).decode("ascii"), display=display_name(raw))
 
@@ -42,4 +63,4 @@ def path_bytes(name: PathName) -> bytes:
     return base64.b64decode(name.b64, validate=True)
 
 
-__all__ = ["display_name", "path_bytes", "path_name"]
+__all__ = ["display_name", "path_bytes", "path_name", "printable_text"]

@@ -10,11 +10,10 @@ from types import FrameType
 from typing import Annotated
 
 import typer
-from rich.text import Text
 
 from evidence_kit import keys
 from evidence_kit.acquire import AcquireRequest, acquire
-from evidence_kit.cli.console import emit_json, reported_errors, say, show_facts, stderr
+from evidence_kit.cli.console import emit_json, plain, reported_errors, say, show_facts, stderr
 from evidence_kit.cli.keyoptions import (
     SignOption,
     SignPassphraseOption,
@@ -221,7 +220,7 @@ def show_summary(result: AcquireResult) -> None:
     summary = result.summary
     for problem in result.problems[:50]:
         stderr.print(
-            Text(f"  {problem.status}: {problem.path}: {problem.reason or ''}"), style="yellow"
+            plain(f"  {problem.status}: {problem.path}: {problem.reason or ''}"), style="yellow"
         )
     if len(result.problems) > 50:
         say(_("  … and {n} more (see the manifest)").format(n=len(result.problems) - 50))

@@ -19,20 +19,27 @@ from rich.text import Text
 from evidence_kit.errors import EvidenceKitError, ExitCode
 from evidence_kit.i18n import _
 from evidence_kit.models import ErrorReport, Record
+from evidence_kit.naming import printable_text
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def say(message: str, *, style: str | None = None) -> None:
     """A line for a person, on stderr; ``message`` is plain text, never markup."""
-    stderr.print(escape(message), style=style)
+    stderr.print(escape(printable_text(message)), style=style)
+
+
+def plain(text: str, style: str = "") -> Text:
+    """Text for Rich that is never markup and never a terminal control sequence: values
+    from records (names, places, notes) may hold anything."""
+    return Text(printable_text(text), style=style)
 
 
 def show_facts(rows: list[tuple[str, str]]) -> None:
     """``label  value`` lines on stderr; values are never cut (hashes get copied by hand)."""
     width = max((len(label) for label, _value in rows), default=0)
     for label, value in rows:
-        stderr.print(Text(f"{label:<{width}}  {value}"))
+        stderr.print(plain(f"{label:<{width}}  {value}"))
 
 
 def emit_json(record: Record) -> None:
@@ -90,4 +97,4 @@ def reported_errors(*, json: bool = False) -> Iterator[None]:
         raise typer.Exit(int(ExitCode.ENVIRONMENT)) from None
 
 
-__all__ = ["emit_json", "reported_errors", "say", "show_facts", "stderr"]
+__all__ = ["emit_json", "plain", "reported_errors", "say", "show_facts", "stderr"]

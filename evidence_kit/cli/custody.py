@@ -7,9 +7,8 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
-from evidence_kit.cli.console import emit_json, reported_errors, say, show_facts, stderr
+from evidence_kit.cli.console import emit_json, plain, reported_errors, say, show_facts, stderr
 from evidence_kit.cli.keyoptions import (
     SignPassphraseOption,
     TrustDirOption,
@@ -180,13 +179,13 @@ def show_timeline(report: CustodyReport) -> None:
             signature += _(" (untrusted)")
         matches = {True: _("matches"), False: _("DIFFERS"), None: "?"}[event.container_matches]
         table.add_row(
-            *(Text(value) for value in (str(event.seq), event.action, event.time_utc or "?",
+            *(plain(value) for value in (str(event.seq), event.action, event.time_utc or "?",
                                         who, event.location, event.note, signature, matches))
         )  # fmt: skip
     stderr.print(table)
     for finding in report.findings:
         stderr.print(
-            Text(f"{finding.severity}: {finding.code}: {finding.subject}: {finding.message}"),
+            plain(f"{finding.severity}: {finding.code}: {finding.subject}: {finding.message}"),
             style="bold red" if finding.severity == "error" else "yellow",
         )
     say(

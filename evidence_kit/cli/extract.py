@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.text import Text
 
-from evidence_kit.cli.console import emit_json, reported_errors, say, stderr
+from evidence_kit.cli.console import emit_json, plain, reported_errors, say, stderr
 from evidence_kit.cli.keyoptions import (
     ActorOption,
     IdentityOption,
@@ -58,7 +57,7 @@ def extract_command(
     else:
         for finding in result.findings:
             stderr.print(
-                Text(f"  {finding.code}: {finding.subject}: {finding.message}"), style="red"
+                plain(f"  {finding.code}: {finding.subject}: {finding.message}"), style="red"
             )
         say(
             _("{n} files ({bytes} bytes) written to {out}").format(

@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.text import Text
 
-from evidence_kit.cli.console import emit_json, reported_errors, say, show_facts, stderr
+from evidence_kit.cli.console import emit_json, plain, reported_errors, say, show_facts, stderr
 from evidence_kit.cli.keyoptions import (
     IdentityOption,
     PassphraseFileOption,
@@ -101,14 +100,14 @@ def show(result: InspectResult) -> None:
         return
     header = f"{_('id'):>6}  {_('kind'):<12} {_('status'):<19} {_('size'):>15}  "
     header += f"{_('SHA-256 (first 16)'):<18}  {_('type'):<26} {_('path')}"
-    stderr.print(Text(header, style="bold"))
+    stderr.print(plain(header, style="bold"))
     for item in result.items:
         kind = item.mime_type or ""
         if item.extension_mismatch:
             kind += _(" (extension lies)")
         line = f"{item.id:>6}  {item.kind:<12} {item.status:<19} {item.size:>15,}  "
         line += f"{(item.sha256 or '')[:16]:<18}  {kind:<26} {item.path}"
-        stderr.print(Text(line))
+        stderr.print(plain(line))
 
 
 __all__ = ["inspect_command"]

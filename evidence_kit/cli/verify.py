@@ -7,9 +7,8 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
-from evidence_kit.cli.console import emit_json, reported_errors, say, stderr
+from evidence_kit.cli.console import emit_json, plain, reported_errors, say, stderr
 from evidence_kit.cli.keyoptions import (
     ActorOption,
     IdentityOption,
@@ -84,7 +83,7 @@ def show_report(report: VerificationReport) -> None:
     colours = {"pass": "green", "fail": "bold red", "skipped": "yellow"}
     for check in report.checks:
         checks.add_row(
-            Text(check.name), Text(check.status, style=colours[check.status]), Text(check.detail)
+            plain(check.name), plain(check.status, style=colours[check.status]), plain(check.detail)
         )
     stderr.print(checks)
     if report.findings:
@@ -100,7 +99,7 @@ def show_report(report: VerificationReport) -> None:
                     expected=finding.expected, actual=finding.actual
                 )
             findings.add_row(
-                Text(finding.severity), Text(finding.code), Text(finding.subject), Text(detail)
+                plain(finding.severity), plain(finding.code), plain(finding.subject), plain(detail)
             )
         stderr.print(findings)
         if len(report.findings) > MAX_FINDINGS_SHOWN:
