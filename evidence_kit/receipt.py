@@ -16,21 +16,23 @@ import segno
 from evidence_kit.atomic import AtomicFile, output_error
 from evidence_kit.i18n import _
 from evidence_kit.models import CustodyReport
+from evidence_kit.naming import printable_text
 from evidence_kit.provenance import TOOL
 
 
 def receipt_text(report: CustodyReport) -> str:
-    """What the QR code holds: the values a clerk would otherwise copy by hand."""
-    return "\n".join(
-        [
-            "evidence-kit custody receipt",
-            f"case: {report.case_number}",
-            f"evidence: {report.evidence_number}",
-            f"bundle: {report.bundle_id}",
-            f"container-sha256: {report.container_sha256}",
-            f"custody-head: {report.head_sha256}:{report.event_count}",
-        ]
-    )
+    """What the QR code holds: the values a clerk would otherwise copy by hand, one a
+    line (control characters in typed values are escaped, so none adds a line)."""
+    fields = [
+        ("case", report.case_number),
+        ("evidence", report.evidence_number),
+        ("bundle", report.bundle_id),
+        ("container-sha256", report.container_sha256),
+        ("custody-head", f"{report.head_sha256}:{report.event_count}"),
+    ]
+    lines = ["evidence-kit custody receipt"]
+    lines += [f"{name}: {printable_text(str(value))}" for name, value in fields]
+    return "\n".join(lines)
 
 
 def render_receipt(report: CustodyReport) -> str:

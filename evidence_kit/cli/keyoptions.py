@@ -46,7 +46,10 @@ SignPassphraseOption = typer.Option(
 ActorOption = typer.Option("--actor", help="who records the custody event (name, rank, unit)")
 
 
-def read_passphrase_file(path: Path) -> str:
+def read_passphrase_file(path: Path, *, as_openssl: bool = False) -> str:
+    """The passphrase in ``path`` without its line ending. ``as_openssl``: drop only a
+    final LF, as ``openssl -pass file:`` does, so one file means the same passphrase to
+    both tools (a signing key's passphrase); otherwise a final CR LF goes as well."""
     try:
         data = path.read_bytes()
     except OSError as error:
@@ -59,7 +62,9 @@ def read_passphrase_file(path: Path) -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise UsageError(_("passphrase file {path} is not UTF-8 text").format(path=path)) from None
-    text = text.removesuffix("\n").removesuffix("\r")
+    text = text.removesuffix("\n")
+    if not as_openssl:
+        text = text.removesuffix("\r")
     if not text:
         raise UsageError(_("passphrase file {path} is empty").format(path=path))
     return text
@@ -114,7 +119,7 @@ def signing_key(path: Path | None, passphrase_file: Path | None) -> Ed25519Priva
     if path is None:
         return None
     if passphrase_file is not None:
-        secret: str | None = read_passphrase_file(passphrase_file)
+        secret: str | None = read_passphrase_file(passphrase_file, as_openssl=True)
     else:
         secret = os.environ.get(keys.SIGN_PASSPHRASE_ENV) or None
     if secret is None and interactive() and _encrypted_pem(path):

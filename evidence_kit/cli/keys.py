@@ -66,7 +66,7 @@ def new_command(
 
 def _new_passphrase(passphrase_file: Path | None, *, protect: bool) -> str | None:
     if passphrase_file is not None:
-        passphrase = read_passphrase_file(passphrase_file)
+        passphrase = read_passphrase_file(passphrase_file, as_openssl=True)
     elif protect:
         if not interactive():
             raise UsageError(_("--protect prompts for the passphrase: use --sign-passphrase-file"))
