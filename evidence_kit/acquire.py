@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, TypedDict
+from typing import BinaryIO, Literal, TypedDict
 
 import pyrage
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -35,7 +35,8 @@ from evidence_kit.container import (
     ItemSink,
 )
 from evidence_kit.custody import custody_log_path, event_line, sign_event
-from evidence_kit.errors import EnvironmentFailure, OutputExists, UsageError
+from evidence_kit.custody_append import append_timestamp
+from evidence_kit.errors import EnvironmentFailure, EvidenceKitError, OutputExists, UsageError
 from evidence_kit.hashing import MultiDigest, ThreadedDigest, digest_for
 from evidence_kit.i18n import _
 from evidence_kit.manifest import encode_manifest
@@ -73,8 +74,10 @@ from evidence_kit.sources.filesystem import (
     resolve_sources,
     walk,
 )
+from evidence_kit.timestamps import Tsa
 
 CHUNK_SIZE = 1 << 20
+TimestampState = Literal["stamped", "pending", "not-requested"]
 SPACE_OVERHEAD_PER_ITEM = 2048
 SPACE_OVERHEAD = 16 << 20
 
@@ -92,6 +95,7 @@ class AcquireRequest:
     signing_key: Ed25519PrivateKey | None = field(default=None, repr=False)
     overwrite: bool = False
     command_line: Sequence[str] = ()
+    tsas: Sequence[Tsa] = ()
 
 
 def acquire(request: AcquireRequest, progress: Progress | None = None) -> AcquireResult:
@@ -187,6 +191,7 @@ def acquire(request: AcquireRequest, progress: Progress | None = None) -> Acquir
         raise output_error(output, error) from None
     finally:
         progress.finish()
+    timestamp, timestamp_problem = _timestamp(request, output)
     return AcquireResult(
         bundle_id=bundle_id,
         container=str(output),
@@ -198,7 +203,27 @@ def acquire(request: AcquireRequest, progress: Progress | None = None) -> Acquir
         summary=summary,
         problems=walker.tally.problems,
         complete=not walker.tally.problems,
+        timestamp=timestamp,
+        timestamp_problem=timestamp_problem,
     )
+
+
+def _timestamp(request: AcquireRequest, output: Path) -> tuple[TimestampState, str | None]:
+    """A token over event 0 when TSAs were given; the bundle is complete either way, so
+    any failure here is reported, never raised."""
+    if not request.tsas:
+        return "not-requested", None
+    try:
+        _result, problem = append_timestamp(
+            output,
+            request.tsas,
+            request.signing_key,
+            request.case.examiner,
+            record_pending=True,
+        )
+    except EvidenceKitError as error:
+        return "pending", error.message
+    return ("pending", problem) if problem else ("stamped", None)
 
 
 # ------------------------------------------------------------------ before writing

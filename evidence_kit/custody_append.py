@@ -15,7 +15,7 @@ import fcntl
 import hashlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +34,8 @@ from evidence_kit.custody import (
 )
 from evidence_kit.errors import EnvironmentFailure, UsageError, VerificationFailed
 from evidence_kit.i18n import _
-from evidence_kit.models import AppendResult, CustodyEvent, RepairResult
+from evidence_kit.models import AppendResult, CustodyEvent, RepairResult, TimestampToken
+from evidence_kit.timestamps import TimestampUnavailable, Tsa, request_token
 
 ACQUIRED = "acquired"
 CUSTODY_ACTIONS = (
@@ -107,7 +108,7 @@ def check_new_event(event: NewEvent) -> None:
 def append_event(
     container: Path,
     event: NewEvent,
-    key: Ed25519PrivateKey,
+    key: Ed25519PrivateKey | None,
     *,
     container_sha256: str | None = None,
 ) -> AppendResult:
@@ -117,10 +118,57 @@ def append_event(
     log must be intact: no event is ever added to a broken or torn chain.
     """
     check_new_event(event)
+    return _append(container, lambda _log: (event, None), key, container_sha256)
+
+
+def append_timestamp(
+    container: Path,
+    tsas: Sequence[Tsa],
+    key: Ed25519PrivateKey | None,
+    actor: str,
+    *,
+    record_pending: bool,
+) -> tuple[AppendResult, str | None]:
+    """Ask the TSAs for a token over the log head and append a 'timestamped' event
+    holding it. When none answers: with ``record_pending`` a 'timestamp-pending' event
+    saying why, otherwise EnvironmentFailure and nothing appended. The log stays locked
+    meanwhile, so the head cannot move. Returns the result and the problem, if any."""
+    problem: list[str] = []
+
+    def build(log: CustodyLog) -> tuple[NewEvent, TimestampToken | None]:
+        head = log.lines[-1].rstrip(b"\n")
+        try:
+            token = request_token(tsas, head, len(log.lines) - 1)
+        except TimestampUnavailable as error:
+            if not record_pending:
+                raise EnvironmentFailure(
+                    _("no trusted timestamp: {why}").format(why=error),
+                    hint=_("Nothing was added to the custody log. Try again when the TSA "
+                           "can be reached, or give another with --tsa."),
+                ) from None  # fmt: skip
+            problem.append(str(error))
+            note = _("no trusted timestamp yet: {why}").format(why=error)
+            return NewEvent("timestamp-pending", actor, note=note), None
+        note = _("RFC 3161 token from {url}, time {time}").format(
+            url=token.tsa_url, time=token.gen_time
+        )
+        return NewEvent("timestamped", actor, note=note), token
+
+    result = _append(container, build, key, None)
+    return result, problem[0] if problem else None
+
+
+def _append(
+    container: Path,
+    build: Callable[[CustodyLog], tuple[NewEvent, TimestampToken | None]],
+    key: Ed25519PrivateKey | None,
+    container_sha256: str | None,
+) -> AppendResult:
     measured = container_sha256 or measure_container(container)
     log_path = custody_log_path(container)
     with _locked(log_path, os.O_RDWR | os.O_APPEND) as fd:
         log = _intact_log(log_path, fd)
+        event, token = build(log)
         first = log.events[0]
         unsigned = CustodyEvent(
             seq=len(log.events),
@@ -135,6 +183,7 @@ def append_event(
             prev_event_sha256=line_sha256(log.lines[-1]),
             case_number=first.case_number,
             evidence_number=first.evidence_number,
+            timestamp=token,
         )
         signed = sign_event(unsigned, key)
         line = event_line(signed)
@@ -326,6 +375,7 @@ __all__ = [
     "NewEvent",
     "Recorder",
     "append_event",
+    "append_timestamp",
     "check_new_event",
     "measure_container",
     "repair_log",

@@ -8,9 +8,15 @@ The JSON Schemas in ``evidence_kit/schemas`` are generated from these classes.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 SCHEMA_VERSION = 1
 
@@ -239,6 +245,20 @@ class Seal(Record):
     signature: Signature | None = Field(description="over the manifest's exact bytes")
 
 
+class TimestampToken(Record):
+    """An RFC 3161 token over one custody log line: the log head when it was stamped."""
+
+    tsa_url: str
+    stamped_seq: int = Field(description="the custody event whose line was stamped")
+    stamped_line_sha256: str = Field(description="SHA-256 of that line (the head then)")
+    hash_algorithm: str = Field(description="message imprint algorithm, e.g. sha512")
+    requested_at: Instant = Field(description="local clock just before the request")
+    nonce: str = Field(description="the request's nonce, decimal")
+    gen_time: str | None = Field(description="the token's time (RFC 3339 UTC)")
+    request_der_b64: str = Field(description="the TimeStampReq sent (DER, base64)")
+    response_der_b64: str = Field(description="the TimeStampResp received (DER, base64)")
+
+
 class CustodyEvent(Record):
     """One line of the custody log; the signature covers every other field (RFC 8785)."""
 
@@ -260,7 +280,19 @@ class CustodyEvent(Record):
     evidence_number: str | None = None
     item_count: int | None = None
     total_bytes: int | None = None
+    timestamp: TimestampToken | None = Field(
+        default=None, description="'timestamped' events only; absent otherwise"
+    )
     signature: Signature | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_timestamp(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Events without a token carry no ``timestamp`` key at all, so the field adds
+        nothing to the bytes (and signatures) of the events that have none."""
+        data: dict[str, Any] = handler(self)
+        if data.get("timestamp", ...) is None:
+            del data["timestamp"]
+        return data
 
 
 # ---------------------------------------------------------------- command results (--json)
@@ -288,6 +320,8 @@ class AcquireResult(Record):
     summary: Summary
     problems: list[ItemProblem]
     complete: bool = Field(description="false: some items unreadable, changed or skipped (exit 3)")
+    timestamp: Literal["stamped", "pending", "not-requested"] = "not-requested"
+    timestamp_problem: str | None = None
 
 
 class Finding(Record):
@@ -411,6 +445,20 @@ class RepairResult(Record):
     head_sha256: str | None
 
 
+class TimestampCheck(Record):
+    """One RFC 3161 token of the custody log, as verification found it."""
+
+    event_seq: int
+    tsa_url: str
+    stamped_seq: int
+    gen_time: str | None
+    verified: bool | None = Field(description="None: not checked (no trusted TSA root given)")
+    verified_with: Literal["rfc3161-client", "openssl", "none"]
+    clock_offset_ms: int | None = Field(
+        description="token time minus the local clock just before the request"
+    )
+
+
 class VerificationReport(Record):
     schema_version: Literal[1] = 1
     kind: Literal["evidence-kit/verification-report"] = "evidence-kit/verification-report"
@@ -432,6 +480,7 @@ class VerificationReport(Record):
     recorded_event: AppendResult | None = Field(
         default=None, description="the 'verified' custody event appended (--sign, --actor)"
     )
+    timestamps: list[TimestampCheck] = Field(default_factory=list)
 
 
 class InspectedItem(Record):
@@ -538,6 +587,8 @@ __all__ = [
     "SourceRecord",
     "StatRecord",
     "Summary",
+    "TimestampCheck",
+    "TimestampToken",
     "ToolInfo",
     "VerificationReport",
 ]

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from evidence_kit import clock
@@ -34,7 +35,13 @@ from evidence_kit.hashing import digest_for
 from evidence_kit.i18n import _
 from evidence_kit.keys import KeyMaterial
 from evidence_kit.manifest import ItemTable
-from evidence_kit.models import Finding, ItemRecord, ManifestHead, VerificationReport
+from evidence_kit.models import (
+    Finding,
+    ItemRecord,
+    ManifestHead,
+    TimestampCheck,
+    VerificationReport,
+)
 from evidence_kit.naming import display_name, path_bytes
 from evidence_kit.progress import Progress, SilentProgress
 from evidence_kit.provenance import TOOL
@@ -48,6 +55,7 @@ from evidence_kit.sources.filesystem import (
     resolve_sources,
     walk,
 )
+from evidence_kit.timestamps import DEFAULT_SKEW_SECONDS, verify_tokens
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,8 @@ class VerifyRequest:
     against: Sequence[Path] = ()
     anchor: Anchor | None = None
     record: Recorder | None = None
+    tsa_roots: Sequence[x509.Certificate] = ()
+    skew_seconds: int = DEFAULT_SKEW_SECONDS
 
 
 def verify_bundle(request: VerifyRequest, progress: Progress | None = None) -> VerificationReport:
@@ -101,13 +111,38 @@ def verify_bundle(request: VerifyRequest, progress: Progress | None = None) -> V
             bundle.findings.extend(anchored)
             bundle.check(_("custody log still holds the expected head"), not anchored,
                          request.anchor.head_sha256)  # fmt: skip
+        timestamps, problems = verify_tokens(
+            bundle.custody, request.tsa_roots, skew_seconds=request.skew_seconds
+        )
+        if timestamps:
+            bundle.findings.extend(problems)
+            bundle.check(
+                _("trusted timestamps (RFC 3161)"),
+                None if all(t.verified is None for t in timestamps)
+                else all(t.verified is not False for t in timestamps),
+                "; ".join(_timestamp_detail(t) for t in timestamps),
+            )  # fmt: skip
         report = _report(bundle, items_checked, bytes_checked)
+        report = report.model_copy(update={"timestamps": timestamps})
         if request.record is not None:
             report = _record_verification(request.record, report)
         return report
     finally:
         progress.finish()
         bundle.close()
+
+
+def _timestamp_detail(check: TimestampCheck) -> str:
+    verdict = {True: _("verified"), False: _("FAILED"), None: _("not verified")}[check.verified]
+    offset = (
+        _(", local clock off by {s:+.1f} s").format(s=check.clock_offset_ms / 1000)
+        if check.clock_offset_ms is not None
+        else ""
+    )
+    return _("event {n}: {time} from {url}, {verdict} ({by}){offset}").format(
+        n=check.event_seq, time=check.gen_time, url=check.tsa_url, verdict=verdict,
+        by=check.verified_with, offset=offset,
+    )  # fmt: skip
 
 
 def _record_verification(record: Recorder, report: VerificationReport) -> VerificationReport:

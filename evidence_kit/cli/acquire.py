@@ -17,6 +17,8 @@ from evidence_kit.cli.console import emit_json, plain, reported_errors, say, sho
 from evidence_kit.cli.keyoptions import (
     SignOption,
     SignPassphraseOption,
+    TsaOption,
+    TsaTimeoutOption,
     given_passphrase,
     interactive,
     signing_key,
@@ -26,6 +28,7 @@ from evidence_kit.errors import ExitCode, UsageError
 from evidence_kit.hashing import parse_algorithms
 from evidence_kit.i18n import _
 from evidence_kit.models import AcquireResult, CaseInfo
+from evidence_kit.timestamps import configured_tsas
 
 REQUIRED_FIELDS = ("case_number", "evidence_number", "examiner")
 OPTIONAL_FIELDS = ("description", "notes", "location")
@@ -170,6 +173,8 @@ def acquire_command(
     ] = None,
     sign: Annotated[Path | None, SignOption] = None,
     sign_passphrase_file: Annotated[Path | None, SignPassphraseOption] = None,
+    tsa: Annotated[list[str] | None, TsaOption] = None,
+    tsa_timeout: Annotated[float | None, TsaTimeoutOption] = None,
     overwrite: Annotated[bool, typer.Option(help="replace an existing bundle at --out")] = False,
     unattended: Annotated[
         bool, typer.Option(help="never prompt; fail if anything is missing")
@@ -205,6 +210,7 @@ def acquire_command(
             signing_key=signing,
             overwrite=overwrite,
             command_line=command_line(ctx),
+            tsas=configured_tsas(tsa or [], tsa_timeout),
         )
         _interrupt_on_sigterm()
         result = acquire(request, progress_for(_("acquiring"), quiet=quiet or json))
@@ -250,8 +256,23 @@ def show_summary(result: AcquireResult) -> None:
                 if result.signed
                 else _("NO (unsigned)"),
             ),
+            (
+                _("trusted timestamp"),
+                {
+                    "stamped": _("yes (RFC 3161 token in the custody log)"),
+                    "pending": _("PENDING: {why}").format(why=result.timestamp_problem),
+                    "not-requested": _("none (no --tsa)"),
+                }[result.timestamp],
+            ),
         ]
     )
+    if result.timestamp == "pending":
+        say(
+            _("No TSA could be reached. When online, run: evidence-kit timestamp {bundle}").format(
+                bundle=result.container
+            ),
+            style="bold yellow",
+        )
     if result.complete:
         say(
             _("Sealed. Write the bundle id and container SHA-256 on the custody form."),

@@ -12,6 +12,7 @@ from evidence_kit.cli.custody import custody_app
 from evidence_kit.cli.extract import extract_command
 from evidence_kit.cli.inspect import inspect_command
 from evidence_kit.cli.keys import keys_app
+from evidence_kit.cli.timestamp import timestamp_command
 from evidence_kit.cli.verify import verify_command
 
 app = typer.Typer(
@@ -26,6 +27,7 @@ app.command("acquire")(acquire_command)
 app.command("verify")(verify_command)
 app.command("inspect")(inspect_command)
 app.command("extract")(extract_command)
+app.command("timestamp")(timestamp_command)
 app.add_typer(custody_app, name="custody")
 app.add_typer(keys_app, name="keys")
 

@@ -43,6 +43,18 @@ SignPassphraseOption = typer.Option(
     help=f"file holding the signing key's passphrase (or set {keys.SIGN_PASSPHRASE_ENV}).",
     dir_okay=False,
 )
+TsaOption = typer.Option(
+    "--tsa",
+    help="RFC 3161 timestamp authority URL; repeatable, tried in order "
+    "(default: tsa.toml in the user's config folder)",
+)
+TsaTimeoutOption = typer.Option("--tsa-timeout", help="seconds to wait for each TSA")
+TsaCaOption = typer.Option(
+    "--tsa-ca",
+    help="PEM root certificate(s) of trusted TSAs; repeatable "
+    "(default: tsa-roots/*.pem in the user's config folder)",
+    dir_okay=False,
+)
 ActorOption = typer.Option("--actor", help="who records the custody event (name, rank, unit)")
 
 
@@ -161,6 +173,9 @@ __all__ = [
     "SignPassphraseOption",
     "TrustDirOption",
     "TrustOption",
+    "TsaCaOption",
+    "TsaOption",
+    "TsaTimeoutOption",
     "given_passphrase",
     "interactive",
     "key_material",

@@ -17,6 +17,7 @@ from evidence_kit.cli.keyoptions import (
     SignPassphraseOption,
     TrustDirOption,
     TrustOption,
+    TsaCaOption,
     key_material,
     recorder,
     trusted_keys,
@@ -26,6 +27,7 @@ from evidence_kit.custody_report import parse_anchor
 from evidence_kit.errors import ExitCode
 from evidence_kit.i18n import _
 from evidence_kit.models import VerificationReport
+from evidence_kit.timestamps import DEFAULT_SKEW_SECONDS, trusted_roots
 from evidence_kit.verify import VerifyRequest, verify_bundle
 
 MAX_FINDINGS_SHOWN = 200
@@ -49,6 +51,10 @@ def verify_command(
     against: Annotated[
         list[Path] | None, typer.Option(help="re-read the original source and compare; repeatable")
     ] = None,
+    tsa_ca: Annotated[list[Path] | None, TsaCaOption] = None,
+    max_clock_skew: Annotated[
+        int, typer.Option(help="seconds a token may precede the acquisition's local time")
+    ] = DEFAULT_SKEW_SECONDS,
     sign: Annotated[Path | None, SignOption] = None,
     sign_passphrase_file: Annotated[Path | None, SignPassphraseOption] = None,
     actor: Annotated[str | None, ActorOption] = None,
@@ -65,6 +71,8 @@ def verify_command(
             against=against or [],
             anchor=parse_anchor(expect_head) if expect_head is not None else None,
             record=recorder(sign, sign_passphrase_file, actor, location),
+            tsa_roots=trusted_roots(tsa_ca or []),
+            skew_seconds=max_clock_skew,
         )
         report = verify_bundle(request, progress_for(_("verifying"), quiet=quiet or json))
     if json:
