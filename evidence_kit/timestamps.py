@@ -182,10 +182,44 @@ def _gen_time(response: bytes) -> str | None:
     try:
         moment = rfc3161_client.decode_timestamp_response(response).tst_info.gen_time
     except ValueError:
-        return None
+        return _openssl_gen_time(response)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return _rfc3339(moment)
+
+
+def _openssl_gen_time(response: bytes) -> str | None:
+    """The time ``openssl ts -reply -text`` shows ("Time stamp: Nov 28 20:52:35 2026 GMT",
+    perhaps with a fraction), for tokens rfc3161-client cannot parse."""
+    openssl = openssl_path()
+    if openssl is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="ek-ts-") as folder:
+        token = Path(folder) / "token.tsr"
+        token.write_bytes(response)
+        shown = subprocess.run(
+            [openssl, "ts", "-reply", "-in", str(token), "-text"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+    for text_line in shown.stdout.splitlines():
+        if text_line.startswith("Time stamp: "):
+            stamp = text_line.removeprefix("Time stamp: ").removesuffix(" GMT").strip()
+            stamp = " ".join(stamp.split())  # "Nov  8" has two spaces
+            whole, _dot, fraction = stamp.partition(".")
+            if fraction:
+                digits, _space, year = fraction.partition(" ")
+                whole = f"{whole} {year}"
+                micro = int((digits + "000000")[:6])
+            else:
+                micro = 0
+            try:
+                moment = datetime.strptime(whole, "%b %d %H:%M:%S %Y").replace(
+                    tzinfo=UTC, microsecond=micro
+                )
+            except ValueError:
+                return None
+            return _rfc3339(moment)
+    return None
 
 
 def _rfc3339(moment: datetime) -> str:
