@@ -28,6 +28,8 @@ from evidence_kit.keys import KeyMaterial
 from evidence_kit.models import AcquireResult, CaseInfo, ItemRecord, Manifest
 from evidence_kit.naming import path_bytes
 
+pytest_plugins = ("tests.tsa",)  # the local RFC 3161 TSA fixtures
+
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_CASES = REPO / "sample_cases"
 PASSPHRASE = "violet harbour lantern 2291"
