@@ -388,6 +388,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
+    timeout = 10  # a client that sends nothing cannot hold up the server's close
 
     def do_POST(self) -> None:
         if self.path != PATH:
@@ -508,11 +509,9 @@ class LocalTsa:
             )
             query = with_digest(query, other)
         elif mode == "wrong-nonce":
-            old = query_nonce(query)
-            new = old
-            while new == old:
-                new = secrets.randbits(63) | 1 << 62
-            assert new is not None
+            new = secrets.randbits(63) | 1 << 62
+            if new == query_nonce(query):
+                new ^= 1
             query = with_nonce(query, new)
         elif mode == "rejection" or (mode == "granted-then-rejection" and earlier > 0):
             query = with_unsupported_policy(query)
