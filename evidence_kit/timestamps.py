@@ -171,10 +171,22 @@ def _reply_problem(token: TimestampToken, line: bytes) -> str | None:
         return _("the TSA refused: status {status} {text}").format(
             status=parsed.status, text=" ".join(parsed.status_string)
         )
-    if parsed.tst_info.message_imprint.message != hashlib.sha512(line).digest():
-        return _("the token is for other data (message imprint differs)")
+    try:
+        mismatch = _binding_problem(parsed, token, line)
+    except ValueError as error:  # granted, yet no token inside
+        return _("the reply holds no usable token: {error}").format(error=error)
+    return mismatch[1] if mismatch else None
+
+
+def _binding_problem(
+    parsed: rfc3161_client.TimeStampResponse, token: TimestampToken, line: bytes
+) -> tuple[str, str] | None:
+    """(code, message) when the token is not over ``line`` or not the answer to the
+    request with the token's nonce."""
+    if parsed.tst_info.message_imprint.message != _imprint(parsed, line):
+        return "timestamp-imprint-mismatch", _("the token is for other data (imprint differs)")
     if str(parsed.tst_info.nonce) != token.nonce:
-        return _("the token answers another request (nonce differs)")
+        return "timestamp-nonce-mismatch", _("the token answers another request (nonce differs)")
     return None
 
 
@@ -264,8 +276,9 @@ def verify_tokens(
                 )
             )  # fmt: skip
         offset = _offset_ms(token)
-        if verified and acquired is not None and token.gen_time is not None:
-            early = _ns(acquired.time.ns) - _gen_time_ns(token.gen_time)
+        gen_ns = _gen_time_ns(token.gen_time) if token.gen_time is not None else None
+        if verified and acquired is not None and gen_ns is not None:
+            early = _ns(acquired.time.ns) - gen_ns
             if early > skew_seconds * 1_000_000_000:
                 findings.append(
                     Finding(
@@ -308,6 +321,9 @@ def _check_token(
         base64.b64decode(token.request_der_b64, validate=True)
     except ValueError:
         return ("timestamp-malformed", _("token or request is not base64")), "none"
+    if not token.nonce.isdigit() or (token.gen_time is not None and _gen_time_ns(token.gen_time)
+                                     is None):  # fmt: skip
+        return ("timestamp-malformed", _("the recorded nonce or time is malformed")), "none"
     try:
         parsed = rfc3161_client.decode_timestamp_response(response)
     except ValueError:
@@ -319,11 +335,12 @@ def _check_token(
         if problem is not None:
             return ("timestamp-invalid", problem), "openssl"
         return None, "openssl" if roots else "none"
-    if parsed.tst_info.message_imprint.message != _imprint(parsed, line):
-        return ("timestamp-imprint-mismatch", _("the token is for other data")), "rfc3161-client"
-    if str(parsed.tst_info.nonce) != token.nonce:
-        return ("timestamp-nonce-mismatch", _("the token answers another request")
-                ), "rfc3161-client"  # fmt: skip
+    try:
+        mismatch = _binding_problem(parsed, token, line)
+    except ValueError as error:  # e.g. a refusal: no token inside
+        return ("timestamp-malformed", str(error)), "rfc3161-client"
+    if mismatch is not None:
+        return mismatch, "rfc3161-client"
     if not roots:
         return None, "none"
     builder = rfc3161_client.VerifierBuilder(roots=list(roots), nonce=int(token.nonce))
@@ -387,15 +404,19 @@ def _ns(text: str) -> int:
     return int(text) if text.lstrip("-").isdigit() else 0
 
 
-def _gen_time_ns(gen_time: str) -> int:
-    moment = datetime.strptime(gen_time, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+def _gen_time_ns(gen_time: str) -> int | None:
+    try:
+        moment = datetime.strptime(gen_time, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
     return (calendar.timegm(moment.utctimetuple()) * 1_000_000 + moment.microsecond) * 1000
 
 
 def _offset_ms(token: TimestampToken) -> int | None:
-    if token.gen_time is None or not token.requested_at.ns.lstrip("-").isdigit():
+    gen_ns = _gen_time_ns(token.gen_time) if token.gen_time is not None else None
+    if gen_ns is None or not token.requested_at.ns.lstrip("-").isdigit():
         return None
-    return (_gen_time_ns(token.gen_time) - int(token.requested_at.ns)) // 1_000_000
+    return (gen_ns - int(token.requested_at.ns)) // 1_000_000
 
 
 __all__ = [

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jsonschema
 import pytest
 
@@ -287,3 +288,40 @@ def test_a_token_earlier_than_the_acquisition_is_flagged(
     assert "timestamp-before-acquisition" in codes(report, "warning")
     assert status == 0, report["findings"]
     assert read_custody_log(log_path).events[1].timestamp is not None
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["nonce-not-a-number", "time-not-a-time", "refusal-as-token", "not-base64", "stamps-itself"],
+)
+def test_hostile_tokens_in_the_log_are_findings_never_tracebacks(
+    tmp_path: Path, age_key: AgeKey, local_tsa: LocalTsa, tsa_pki: TsaPki, change: str
+) -> None:
+    """Anyone can write a custody log: whatever a 'timestamped' event holds, verify names
+    the event and exits 1."""
+    assert acquire(tmp_path, age_key, "--tsa", local_tsa.url).returncode == 0
+    log = custody_log_path(tmp_path / "b.zip")
+    lines = log.read_bytes().splitlines(keepends=True)
+    event = json.loads(lines[1])
+    token = event["timestamp"]
+    if change == "nonce-not-a-number":
+        token["nonce"] = "12ab"
+    elif change == "time-not-a-time":
+        token["gen_time"] = "yesterday"
+    elif change == "refusal-as-token":
+        local_tsa.mode = "rejection"
+        reply = httpx.post(local_tsa.url, content=base64.b64decode(token["request_der_b64"]),
+                           headers={"Content-Type": "application/timestamp-query"})  # fmt: skip
+        token["response_der_b64"] = base64.b64encode(reply.content).decode()
+    elif change == "not-base64":
+        token["response_der_b64"] = "%%%"
+    else:
+        token["stamped_seq"] = 1
+    line = json.dumps(event, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+    log.write_bytes(lines[0] + line)
+    for roots in ([], ["--tsa-ca", str(tsa_pki.root_cert)]):
+        status, report = verify_json(tmp_path / "b.zip", *roots)
+        assert status == 1, (change, roots, report["findings"])
+        bad = [f for f in report["findings"] if f["code"].startswith("timestamp-")]
+        assert bad and bad[0]["subject"] == "custody event 1 (timestamped)"
+        assert bad[0]["severity"] == "error"
