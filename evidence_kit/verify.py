@@ -122,8 +122,7 @@ def verify_bundle(request: VerifyRequest, progress: Progress | None = None) -> V
                 else all(t.verified is not False for t in timestamps),
                 "; ".join(_timestamp_detail(t) for t in timestamps),
             )  # fmt: skip
-        report = _report(bundle, items_checked, bytes_checked)
-        report = report.model_copy(update={"timestamps": timestamps})
+        report = _report(bundle, items_checked, bytes_checked, timestamps)
         if request.record is not None:
             report = _record_verification(request.record, report)
         return report
@@ -179,7 +178,9 @@ def _record_verification(record: Recorder, report: VerificationReport) -> Verifi
     return report.model_copy(update={"recorded_event": appended})
 
 
-def _report(bundle: Bundle, items_checked: int, bytes_checked: int) -> VerificationReport:
+def _report(
+    bundle: Bundle, items_checked: int, bytes_checked: int, timestamps: list[TimestampCheck]
+) -> VerificationReport:
     return VerificationReport(
         container=str(bundle.container),
         container_sha256=bundle.container_sha256,
@@ -202,6 +203,7 @@ def _report(bundle: Bundle, items_checked: int, bytes_checked: int) -> Verificat
         custody=bundle.custody.summary() if bundle.custody.events else None,
         verified_at=clock.now(),
         tool=TOOL,
+        timestamps=timestamps,
     )
 
 
