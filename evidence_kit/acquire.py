@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import BinaryIO, Literal, TypedDict
 
 import pyrage
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from evidence_kit import clock, filetype, keys
@@ -96,6 +97,7 @@ class AcquireRequest:
     overwrite: bool = False
     command_line: Sequence[str] = ()
     tsas: Sequence[Tsa] = ()
+    tsa_roots: Sequence[x509.Certificate] = ()
 
 
 def acquire(request: AcquireRequest, progress: Progress | None = None) -> AcquireResult:
@@ -220,6 +222,7 @@ def _timestamp(request: AcquireRequest, output: Path) -> tuple[TimestampState, s
             request.signing_key,
             request.case.examiner,
             record_pending=True,
+            roots=request.tsa_roots,
         )
     except EvidenceKitError as error:
         return "pending", error.message

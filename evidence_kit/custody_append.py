@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from evidence_kit import clock
@@ -128,6 +129,7 @@ def append_timestamp(
     actor: str,
     *,
     record_pending: bool,
+    roots: Sequence[x509.Certificate] = (),
 ) -> tuple[AppendResult, str | None]:
     """Ask the TSAs for a token over the log head and append a 'timestamped' event
     holding it. When none answers: with ``record_pending`` a 'timestamp-pending' event
@@ -138,7 +140,7 @@ def append_timestamp(
     def build(log: CustodyLog) -> tuple[NewEvent, TimestampToken | None]:
         head = log.lines[-1].rstrip(b"\n")
         try:
-            token = request_token(tsas, head, len(log.lines) - 1)
+            token = request_token(tsas, head, len(log.lines) - 1, roots)
         except TimestampUnavailable as error:
             if not record_pending:
                 raise EnvironmentFailure(

@@ -105,21 +105,29 @@ def trusted_roots(paths: Sequence[Path] = ()) -> list[x509.Certificate]:
     return roots
 
 
-def request_token(tsas: Sequence[Tsa], line: bytes, stamped_seq: int) -> TimestampToken:
+def request_token(
+    tsas: Sequence[Tsa],
+    line: bytes,
+    stamped_seq: int,
+    roots: Sequence[x509.Certificate] = (),
+) -> TimestampToken:
     """A token over ``line`` (a custody line without its newline) from the first TSA
-    that answers with one; TimestampUnavailable when none does."""
+    that answers with one (that verifies against ``roots``, when given);
+    TimestampUnavailable when none does."""
     if not tsas:
         raise TimestampUnavailable(_("no TSA configured (give --tsa URL)"))
     problems = []
     for tsa in tsas:
         try:
-            return _ask(tsa, line, stamped_seq)
+            return _ask(tsa, line, stamped_seq, roots)
         except TimestampUnavailable as error:
             problems.append(f"{tsa.url}: {error}")
     raise TimestampUnavailable("; ".join(problems))
 
 
-def _ask(tsa: Tsa, line: bytes, stamped_seq: int) -> TimestampToken:
+def _ask(
+    tsa: Tsa, line: bytes, stamped_seq: int, roots: Sequence[x509.Certificate]
+) -> TimestampToken:
     request = rfc3161_client.TimestampRequestBuilder().data(line).nonce(nonce=True).build()
     requested_at = clock.now()
     try:
@@ -149,6 +157,10 @@ def _ask(tsa: Tsa, line: bytes, stamped_seq: int) -> TimestampToken:
         response_der_b64=base64.b64encode(response).decode("ascii"),
     )
     problem = _reply_problem(token, line)
+    if problem is None and roots:
+        untrusted = _trust_problem(token, line, roots)
+        if untrusted is not None:
+            problem = _("the token does not verify against --tsa-ca: {why}").format(why=untrusted)
     if problem is not None:
         raise TimestampUnavailable(problem)
     return token.model_copy(update={"gen_time": _gen_time(response)})
@@ -343,16 +355,44 @@ def _check_token(
         return mismatch, "rfc3161-client"
     if not roots:
         return None, "none"
-    builder = rfc3161_client.VerifierBuilder(roots=list(roots), nonce=int(token.nonce))
-    certificates = [x509.load_der_x509_certificate(c) for c in parsed.signed_data.certificates]
-    for certificate in certificates:
-        if certificate not in roots:
-            builder = builder.add_intermediate_certificate(certificate)
+    problem = _signature_problem(parsed, token, line, roots)
+    if problem is not None:
+        return ("timestamp-invalid", problem), "rfc3161-client"
+    return None, "rfc3161-client"
+
+
+def _signature_problem(
+    parsed: rfc3161_client.TimeStampResponse,
+    token: TimestampToken,
+    line: bytes,
+    roots: Sequence[x509.Certificate],
+) -> str | None:
+    """The TSA's signature and chain to ``roots`` at the token's time (the certificates
+    the token carries serve only as intermediates)."""
     try:
+        builder = rfc3161_client.VerifierBuilder(roots=list(roots), nonce=int(token.nonce))
+        for der in parsed.signed_data.certificates:
+            certificate = x509.load_der_x509_certificate(der)
+            if certificate not in roots:
+                builder = builder.add_intermediate_certificate(certificate)
         builder.build().verify_message(parsed, line)
     except (rfc3161_client.VerificationError, ValueError) as error:
-        return ("timestamp-invalid", str(error)), "rfc3161-client"
-    return None, "rfc3161-client"
+        return str(error)
+    return None
+
+
+def _trust_problem(
+    token: TimestampToken, line: bytes, roots: Sequence[x509.Certificate]
+) -> str | None:
+    """Whether a token just received verifies against the roots the requester trusts."""
+    response = base64.b64decode(token.response_der_b64)
+    try:
+        parsed = rfc3161_client.decode_timestamp_response(response)
+    except ValueError:
+        if openssl_path() is None:
+            return _("rfc3161-client cannot parse it and openssl is not installed")
+        return _openssl_verify(token, line, roots=roots)
+    return _signature_problem(parsed, token, line, roots)
 
 
 def _imprint(parsed: rfc3161_client.TimeStampResponse, line: bytes) -> bytes:

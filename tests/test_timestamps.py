@@ -325,3 +325,23 @@ def test_hostile_tokens_in_the_log_are_findings_never_tracebacks(
         bad = [f for f in report["findings"] if f["code"].startswith("timestamp-")]
         assert bad and bad[0]["subject"] == "custody event 1 (timestamped)"
         assert bad[0]["severity"] == "error"
+
+
+@pytest.mark.parametrize("mode", ["ok", "with-chain", "expired-cert"])
+def test_tsa_ca_at_acquire_and_timestamp_keeps_only_tokens_that_verify(
+    tmp_path: Path, age_key: AgeKey, local_tsa: LocalTsa, tsa_pki: TsaPki, mode: str
+) -> None:
+    """With --tsa-ca the token is checked when it arrives: one that does not verify is
+    no token (the acquisition says pending; timestamp exits 5 and appends nothing)."""
+    local_tsa.mode = mode
+    good = mode != "expired-cert"
+    trusted = acquire(tmp_path, age_key, "--tsa", local_tsa.url, "--tsa-ca", tsa_pki.root_cert)
+    assert json.loads(trusted.stdout)["timestamp"] == ("stamped" if good else "pending")
+    before = custody_log_path(tmp_path / "b.zip").read_bytes()
+    other = run("timestamp", tmp_path / "b.zip", "--tsa", local_tsa.url,
+                "--tsa-ca", tsa_pki.other_root_cert)  # fmt: skip
+    assert other.returncode == 5 and "does not verify against --tsa-ca" in other.stderr
+    assert custody_log_path(tmp_path / "b.zip").read_bytes() == before
+    again = run("timestamp", tmp_path / "b.zip", "--tsa", local_tsa.url,
+                "--tsa-ca", tsa_pki.root_cert)  # fmt: skip
+    assert again.returncode == (0 if good else 5)

@@ -17,6 +17,7 @@ from evidence_kit.cli.console import emit_json, plain, reported_errors, say, sho
 from evidence_kit.cli.keyoptions import (
     SignOption,
     SignPassphraseOption,
+    TsaCaOption,
     TsaOption,
     TsaTimeoutOption,
     given_passphrase,
@@ -28,7 +29,7 @@ from evidence_kit.errors import ExitCode, UsageError
 from evidence_kit.hashing import parse_algorithms
 from evidence_kit.i18n import _
 from evidence_kit.models import AcquireResult, CaseInfo
-from evidence_kit.timestamps import configured_tsas
+from evidence_kit.timestamps import configured_tsas, trusted_roots
 
 REQUIRED_FIELDS = ("case_number", "evidence_number", "examiner")
 OPTIONAL_FIELDS = ("description", "notes", "location")
@@ -175,6 +176,7 @@ def acquire_command(
     sign_passphrase_file: Annotated[Path | None, SignPassphraseOption] = None,
     tsa: Annotated[list[str] | None, TsaOption] = None,
     tsa_timeout: Annotated[float | None, TsaTimeoutOption] = None,
+    tsa_ca: Annotated[list[Path] | None, TsaCaOption] = None,
     overwrite: Annotated[bool, typer.Option(help="replace an existing bundle at --out")] = False,
     unattended: Annotated[
         bool, typer.Option(help="never prompt; fail if anything is missing")
@@ -211,6 +213,7 @@ def acquire_command(
             overwrite=overwrite,
             command_line=command_line(ctx),
             tsas=configured_tsas(tsa or [], tsa_timeout),
+            tsa_roots=trusted_roots(tsa_ca) if tsa_ca else (),
         )
         _interrupt_on_sigterm()
         result = acquire(request, progress_for(_("acquiring"), quiet=quiet or json))

@@ -11,6 +11,7 @@ import typer
 from evidence_kit.cli.console import emit_json, reported_errors, say, show_facts
 from evidence_kit.cli.keyoptions import (
     SignPassphraseOption,
+    TsaCaOption,
     TsaOption,
     TsaTimeoutOption,
     signing_key,
@@ -18,13 +19,14 @@ from evidence_kit.cli.keyoptions import (
 from evidence_kit.custody_append import append_timestamp
 from evidence_kit.errors import UsageError
 from evidence_kit.i18n import _
-from evidence_kit.timestamps import configured_tsas
+from evidence_kit.timestamps import configured_tsas, trusted_roots
 
 
 def timestamp_command(
     bundle: Annotated[Path, typer.Argument(help="the container (B.zip)", dir_okay=False)],
     tsa: Annotated[list[str] | None, TsaOption] = None,
     tsa_timeout: Annotated[float | None, TsaTimeoutOption] = None,
+    tsa_ca: Annotated[list[Path] | None, TsaCaOption] = None,
     sign: Annotated[
         Path | None, typer.Option(help="Ed25519 key to sign the custody event", dir_okay=False)
     ] = None,
@@ -44,7 +46,12 @@ def timestamp_command(
             )
         key = signing_key(sign, sign_passphrase_file)
         result, _problem = append_timestamp(
-            bundle, tsas, key, actor or getpass.getuser(), record_pending=False
+            bundle,
+            tsas,
+            key,
+            actor or getpass.getuser(),
+            record_pending=False,
+            roots=trusted_roots(tsa_ca) if tsa_ca else (),
         )
     if json:
         emit_json(result)
