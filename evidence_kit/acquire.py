@@ -45,6 +45,7 @@ from evidence_kit.models import (
     AcquireResult,
     CaseInfo,
     CustodyEvent,
+    ImageInfo,
     Instant,
     ItemLocation,
     ItemProblem,
@@ -62,6 +63,13 @@ from evidence_kit.models import (
 from evidence_kit.naming import display_name, path_bytes, path_name
 from evidence_kit.progress import Progress, SilentProgress
 from evidence_kit.provenance import provenance
+from evidence_kit.sources.disk import (
+    ImageSource,
+    disk_of,
+    open_image_source,
+    read_window,
+    whole_disk,
+)
 from evidence_kit.sources.filesystem import (
     FILE_FLAGS,
     Source,
@@ -78,6 +86,7 @@ from evidence_kit.sources.filesystem import (
 from evidence_kit.timestamps import Tsa
 
 CHUNK_SIZE = 1 << 20
+DEFAULT_WINDOW = 64 << 20  # bytes per piecewise digest of a disk image
 TimestampState = Literal["stamped", "pending", "not-requested"]
 SPACE_OVERHEAD_PER_ITEM = 2048
 SPACE_OVERHEAD = 16 << 20
@@ -98,6 +107,18 @@ class AcquireRequest:
     command_line: Sequence[str] = ()
     tsas: Sequence[Tsa] = ()
     tsa_roots: Sequence[x509.Certificate] = ()
+    image: ImageRequest | None = None
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    """``acquire --image SOURCE``: a block device or raw image file into one member."""
+
+    source: Path
+    window_size: int = DEFAULT_WINDOW
+    retries: int = 3
+    write_blocker: str = ""
+    force: bool = False
 
 
 def acquire(request: AcquireRequest, progress: Progress | None = None) -> AcquireResult:
@@ -107,16 +128,29 @@ def acquire(request: AcquireRequest, progress: Progress | None = None) -> Acquir
     output = Path(os.path.abspath(request.output))
     log_path = custody_log_path(output)
     _check_output(output, log_path, request.overwrite)
-    sources = resolve_sources(request.sources)
-    _check_output_outside_sources(output, sources)
-    total_items, total_bytes = _prescan(sources)
-    _check_free_space(output.parent, total_bytes + total_items * SPACE_OVERHEAD_PER_ITEM)
+    image: ImageSource | None = None
+    if request.image is not None:
+        image = _open_image(request.image, output, request.sources)
+        sources: list[Source] = []
+        total_items, total_bytes = 1, image.size
+    else:
+        sources = resolve_sources(request.sources)
+        _check_output_outside_sources(output, sources)
+        total_items, total_bytes = _prescan(sources)
+    try:
+        _check_free_space(output.parent, total_bytes + total_items * SPACE_OVERHEAD_PER_ITEM)
+    except BaseException:
+        if image is not None:
+            image.close()
+        raise
     key = keys.BundleKey.generate()
     slots = keys.make_key_slots(key, request.recipients, request.passphrase)
     bundle_id = str(uuid.uuid4())
     progress.start(total_items, total_bytes)
     try:
         with contextlib.ExitStack() as stack:
+            if image is not None:
+                stack.callback(image.close)
             container_file = stack.enter_context(AtomicFile(output))
             log_file = stack.enter_context(AtomicFile(log_path))
             writer = ContainerWriter(container_file.file, key)
@@ -125,6 +159,8 @@ def acquire(request: AcquireRequest, progress: Progress | None = None) -> Acquir
                 writer.add_key_slot(slot)
             walker = _ItemWalker(writer, request.hash_algorithms, progress)
             stack.callback(walker.abandon)
+            if image is not None and request.image is not None:
+                walker.acquire_image(image, request.image)
             for source in sources:
                 walker.acquire_source(source)
             walker.finish()
@@ -135,7 +171,11 @@ def acquire(request: AcquireRequest, progress: Progress | None = None) -> Acquir
                 case=request.case,
                 provenance=provenance(request.command_line, started, clock.now(), _config(request)),
                 hash_algorithms=list(request.hash_algorithms),
-                sources=[_source_record(s, walker) for s in sources],
+                sources=(
+                    [_source_record(s, walker) for s in sources]
+                    if image is None
+                    else [_image_source_record(image)]
+                ),
                 key_slots=[
                     KeySlotRecord(
                         member=s.member,
@@ -207,6 +247,7 @@ def acquire(request: AcquireRequest, progress: Progress | None = None) -> Acquir
         complete=not walker.tally.problems,
         timestamp=timestamp,
         timestamp_problem=timestamp_problem,
+        image=walker.image_info,
     )
 
 
@@ -249,6 +290,47 @@ def _check_output(output: Path, log_path: Path, overwrite: bool) -> None:
                 _("{path} already exists; refusing to replace it").format(path=path),
                 hint=_("Choose another --out, or pass --overwrite to replace it."),
             )
+
+
+def _open_image(request: ImageRequest, output: Path, sources: Sequence[Path]) -> ImageSource:
+    if sources:
+        raise UsageError(_("--image takes the device or image itself: give no other SOURCE"))
+    if request.window_size < CHUNK_SIZE or request.window_size % CHUNK_SIZE:
+        raise UsageError(_("--window must be a whole number of MiB (at least 1 MiB)"))
+    image = open_image_source(request.source, request.write_blocker)
+    try:
+        _check_image_output(output, image, force=request.force)
+    except BaseException:
+        image.close()
+        raise
+    return image
+
+
+def _check_image_output(output: Path, image: ImageSource, *, force: bool) -> None:
+    """Never write the bundle onto the disk being imaged (nor an image into itself)."""
+    if not image.block_device:
+        if os.path.realpath(output) == os.path.realpath(image.path):
+            raise UsageError(_("the output is the image being acquired"))
+        return
+    source_disk = whole_disk(os.major(image.stat.st_rdev), os.minor(image.stat.st_rdev))
+    output_disk = disk_of(output.parent)
+    if source_disk is not None and source_disk == output_disk and not force:
+        raise UsageError(
+            _("the output {path} is on the disk being imaged ({device})").format(
+                path=output, device=image.path
+            ),
+            hint=_("Write the bundle to another disk. --force overrides this check."),
+        )
+
+
+def _image_source_record(image: ImageSource) -> SourceRecord:
+    return SourceRecord(
+        index=0,
+        label=display_name(os.fsencode(image.path.name)),
+        path=path_name(os.fsencode(os.path.abspath(image.path))),
+        kind="disk-image",
+        noatime=image.noatime or image.block_device,
+    )
 
 
 def _check_output_outside_sources(output: Path, sources: Sequence[Source]) -> None:
@@ -330,7 +412,7 @@ class _Tally:
     def count(self, item: ItemRecord) -> None:
         self.items += 1
         self.status_counts[item.status] = self.status_counts.get(item.status, 0) + 1
-        if item.kind in ("file", "hardlink"):
+        if item.kind in ("file", "hardlink", "disk-image"):
             self.files += 1
         elif item.kind == "directory":
             self.directories += 1
@@ -338,7 +420,7 @@ class _Tally:
             self.symlinks += 1
         else:
             self.other += 1
-        if item.kind == "file":
+        if item.kind in ("file", "disk-image"):
             self.bytes += item.stored_size or 0
         if item.status != "ok":
             problem = ItemProblem(
@@ -419,6 +501,7 @@ class _ItemWalker:
         self._later_links: list[ItemRecord] = []  # hard links: types copied in finish()
         self._link_types: dict[int, tuple[str | None, str | None]] = {}
         self.tally = _Tally()
+        self.image_info: ImageInfo | None = None
         self.noatime_refused: set[int] = set()
         self._typing = filetype.Identifier()
 
@@ -469,6 +552,80 @@ class _ItemWalker:
                 self._encoded[record.id] = canonical_bytes(record)
             self._set_types(self._typing.ready())
             self._progress.advance(items=1)
+
+    def acquire_image(self, image: ImageSource, request: ImageRequest) -> None:
+        """The whole source, sequentially, into one member: one read feeds the item's
+        digests, the window digests and the container."""
+        item_id = len(self._encoded)
+        info = image.stat
+        read_at = clock.now()
+        sink = self._writer.begin_item(item_id, image.size)
+        digest = digest_for(image.size, self._algorithms)
+        windows: list[str] = []
+        window = hashlib.sha256()
+        try:
+            for offset in range(0, image.size, CHUNK_SIZE):
+                chunk = read_window(image, offset, min(CHUNK_SIZE, image.size - offset),
+                                    request.retries)  # fmt: skip
+                digest.update(chunk)
+                window.update(chunk)
+                sink.write(chunk)
+                if (offset + len(chunk)) % request.window_size == 0:
+                    windows.append(window.hexdigest())
+                    window = hashlib.sha256()
+                self._progress.advance(nbytes=len(chunk))
+        finally:
+            digest.close()
+        if image.size % request.window_size:
+            windows.append(window.hexdigest())
+        digests = digest.hexdigests()
+        location = sink.finish(digests["sha256"])
+        zero_filled = sum(e.length or 0 for e in image.read_errors)
+        label = os.fsencode(image.path.name)
+        record = ItemRecord(
+            id=item_id,
+            source=0,
+            path=path_name(label),
+            kind="disk-image",
+            status="unreadable" if image.read_errors else "ok",
+            reason=_("{n} bytes could not be read and were zero-filled").format(n=zero_filled)
+            if image.read_errors
+            else None,
+            errno=image.read_errors[0].errno if image.read_errors else None,
+            size=image.size,
+            stored_size=image.size,
+            mode=info.st_mode,
+            mode_text=stat.filemode(info.st_mode),
+            uid=info.st_uid,
+            gid=info.st_gid,
+            inode=str(info.st_ino),
+            device=str(info.st_dev),
+            nlink=info.st_nlink,
+            rdev=str(info.st_rdev) if image.block_device else None,
+            atime=clock.instant_from_ns(info.st_atime_ns),
+            mtime=clock.instant_from_ns(info.st_mtime_ns),
+            ctime=clock.instant_from_ns(info.st_ctime_ns),
+            digests=digests,
+            location=location,
+            read_at=read_at,
+            noatime=image.noatime,
+            read_errors=image.read_errors,
+            image=ImageInfo(
+                source_kind="block-device" if image.block_device else "file",
+                size=image.size,
+                sectors=image.size // image.logical_sector_size,
+                logical_sector_size=image.logical_sector_size,
+                physical_sector_size=image.physical_sector_size,
+                window_size=request.window_size,
+                window_sha256=windows,
+                zero_filled_bytes=zero_filled,
+                device=image.facts,
+            ),
+        )
+        self.tally.count(record)
+        self._encoded.append(canonical_bytes(record))
+        self.image_info = record.image
+        self._progress.advance(items=1)
 
     def _record(self, entry: SourceEntry) -> ItemRecord:
         item_id = len(self._encoded)
@@ -708,4 +865,4 @@ class _ItemWalker:
         return record
 
 
-__all__ = ["AcquireRequest", "acquire", "stat_record"]
+__all__ = ["AcquireRequest", "ImageRequest", "acquire", "stat_record"]

@@ -204,7 +204,7 @@ class _Extractor:
                     self.results.append(
                         ExtractedItem(id=item.id, path=item.path.display, outcome="directory")
                     )
-                elif item.kind in ("file", "hardlink") and item.location is not None:
+                elif item.kind in ("file", "hardlink", "disk-image") and item.location is not None:
                     self._write_file(item, parts)
                 elif item.kind == "symlink" and item.symlink_target is not None:
                     deferred.append((item, parts))

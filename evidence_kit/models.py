@@ -29,6 +29,7 @@ ItemKind = Literal[
     "socket",
     "char-device",
     "block-device",
+    "disk-image",
     "unknown",
 ]
 ItemStatus = Literal["ok", "changed-during-read", "unreadable", "skipped"]
@@ -106,6 +107,39 @@ class ItemLocation(Record):
     inner: str | None = None
 
 
+class DeviceFacts(Record):
+    """What the system said about an imaged device (None: not known)."""
+
+    device: str | None = Field(default=None, description="MAJ:MIN")
+    name: str | None = None
+    model: str | None = None
+    vendor: str | None = None
+    serial: str | None = None
+    removable: bool | None = None
+    read_only: bool | None = Field(default=None, description="the kernel's read-only flag")
+    mounted: list[str] = Field(default_factory=list, description="mount points while imaged")
+    mounted_read_write: bool = False
+    partition_table: str | None = Field(description="gpt, mbr or None")
+    write_blocker: str = Field(description="as the officer declared it (--write-blocker)")
+
+
+class ImageInfo(Record):
+    """A whole disk, partition or raw image file acquired into one member."""
+
+    source_kind: Literal["block-device", "file"]
+    size: int
+    sectors: int
+    logical_sector_size: int
+    physical_sector_size: int
+    window_size: int = Field(description="bytes per piecewise digest (the last may be shorter)")
+    window_sha256: list[str] = Field(description="SHA-256 of each window, in order")
+    zero_filled_bytes: int = Field(
+        description="unreadable bytes replaced by zeros: the digests are of the zero-filled "
+        "stream, and read_errors lists every such range"
+    )
+    device: DeviceFacts
+
+
 class ItemRecord(Record):
     """One acquired file-system object."""
 
@@ -142,6 +176,15 @@ class ItemRecord(Record):
     stat_before: StatRecord | None = None
     stat_after: StatRecord | None = None
     read_errors: list[ReadError] = Field(default_factory=list)
+    image: ImageInfo | None = Field(default=None, description="disk images only; absent otherwise")
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_image(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Items that are not disk images carry no ``image`` key at all."""
+        data: dict[str, Any] = handler(self)
+        if data.get("image", ...) is None:
+            del data["image"]
+        return data
 
 
 class SourceRecord(Record):
@@ -322,6 +365,7 @@ class AcquireResult(Record):
     complete: bool = Field(description="false: some items unreadable, changed or skipped (exit 3)")
     timestamp: Literal["stamped", "pending", "not-requested"] = "not-requested"
     timestamp_problem: str | None = None
+    image: ImageInfo | None = Field(default=None, description="acquire --image only")
 
 
 class Finding(Record):
@@ -558,12 +602,14 @@ __all__ = [
     "CustodyEventView",
     "CustodyReport",
     "CustodySummary",
+    "DeviceFacts",
     "ErrorReport",
     "ExtensionMismatch",
     "ExtractResult",
     "ExtractedItem",
     "Finding",
     "Handover",
+    "ImageInfo",
     "InspectResult",
     "InspectedItem",
     "Instant",

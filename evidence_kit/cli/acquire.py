@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from evidence_kit import keys
-from evidence_kit.acquire import AcquireRequest, acquire
+from evidence_kit.acquire import DEFAULT_WINDOW, AcquireRequest, ImageRequest, acquire
 from evidence_kit.cli.console import emit_json, plain, reported_errors, say, show_facts, stderr
 from evidence_kit.cli.keyoptions import (
     SignOption,
@@ -145,8 +145,30 @@ def _interrupt_on_sigterm() -> None:
 
 def acquire_command(
     ctx: typer.Context,
-    sources: Annotated[list[Path], typer.Argument(help="files and folders to acquire")],
     out: Annotated[Path, typer.Option("--out", "-o", help="the bundle to write (B.zip)")],
+    sources: Annotated[
+        list[Path] | None, typer.Argument(help="files and folders to acquire")
+    ] = None,
+    image: Annotated[
+        Path | None,
+        typer.Option(
+            help="a whole disk, partition or raw image file (/dev/sdX, /dev/loopN, disk.img) "
+            "instead of files and folders",
+            dir_okay=False,
+        ),
+    ] = None,
+    window: Annotated[
+        int, typer.Option(help="MiB per piecewise digest of an --image", min=1)
+    ] = DEFAULT_WINDOW >> 20,
+    retries: Annotated[
+        int, typer.Option(help="extra reads of an unreadable sector before zero-filling", min=0)
+    ] = 3,
+    write_blocker: Annotated[
+        str, typer.Option(help="the write blocker used, as written on the form (--image)")
+    ] = "",
+    force: Annotated[
+        bool, typer.Option(help="allow writing the bundle to the disk being imaged")
+    ] = False,
     case_number: Annotated[str | None, typer.Option(help="case number")] = None,
     evidence_number: Annotated[str | None, typer.Option(help="evidence (exhibit) number")] = None,
     examiner: Annotated[str | None, typer.Option(help="who acquires")] = None,
@@ -203,7 +225,10 @@ def acquire_command(
         signing = signing_key(sign, sign_passphrase_file)
         passphrase = choose_passphrase(passphrase_file, list(recipients), unattended=unattended)
         request = AcquireRequest(
-            sources=sources,
+            sources=sources or [],
+            image=ImageRequest(image, window << 20, retries, write_blocker, force)
+            if image is not None
+            else None,
             output=out,
             case=case,
             hash_algorithms=algorithms,
@@ -269,6 +294,30 @@ def show_summary(result: AcquireResult) -> None:
             ),
         ]
     )
+    if result.image is not None:
+        facts = result.image.device
+        show_facts(
+            [
+                (_("image"), _("{size} bytes, {sectors} sectors of {logical} (physical {physical})")
+                 .format(size=f"{result.image.size:,}", sectors=result.image.sectors,
+                         logical=result.image.logical_sector_size,
+                         physical=result.image.physical_sector_size)),
+                (_("device"), " / ".join(v for v in (facts.vendor, facts.model, facts.serial) if v)
+                 or "-"),
+                (_("partition table"), facts.partition_table or "-"),
+                (_("write blocker"), facts.write_blocker or _("none declared")),
+                (_("piecewise digests"), _("{n} windows of {mib} MiB").format(
+                    n=len(result.image.window_sha256), mib=result.image.window_size >> 20)),
+                (_("zero-filled"), _("{n} bytes").format(n=result.image.zero_filled_bytes)),
+            ]
+        )  # fmt: skip
+        if facts.mounted_read_write:
+            say(
+                _("WARNING: the device was mounted read-write ({points}) while imaged: the "
+                  "image may be inconsistent and the source may have changed.").format(
+                    points=", ".join(facts.mounted)),
+                style="bold red",
+            )  # fmt: skip
     if result.timestamp == "pending":
         say(
             _("No TSA could be reached. When online, run: evidence-kit timestamp {bundle}").format(
