@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from evidence_kit import clock
 from evidence_kit.bundle import (
+    READ_CHUNK,
     Bundle,
     ContentError,
     ContentReader,
@@ -45,6 +46,7 @@ from evidence_kit.models import (
 from evidence_kit.naming import display_name, path_bytes
 from evidence_kit.progress import Progress, SilentProgress
 from evidence_kit.provenance import TOOL
+from evidence_kit.sources.disk import open_image_source, read_window
 from evidence_kit.sources.filesystem import (
     FILE_FLAGS,
     SourceEntry,
@@ -373,6 +375,9 @@ def _check_against(
     bundle: Bundle, manifest: ManifestHead, items: ItemTable, sources: Sequence[Path]
 ) -> None:
     """Re-read the original source(s) and compare with the manifest by original path."""
+    if len(items) == 1 and items[0].kind == "disk-image":
+        _check_image_against(bundle, manifest, items[0], sources)
+        return
     recorded = {path_bytes(item.path): index for index, item in enumerate(items)}
     seen: set[bytes] = set()
     before = len(bundle.findings)
@@ -401,6 +406,74 @@ def _check_against(
         _("source re-read and compared"),
         len(bundle.findings) == before,
         ", ".join(str(s) for s in sources),
+    )
+
+
+def _check_image_against(
+    bundle: Bundle, manifest: ManifestHead, item: ItemRecord, sources: Sequence[Path]
+) -> None:
+    """Re-read a device or image and compare its size, whole digests and every window, so
+    a damaged copy still proves every intact window and the damage is located."""
+    assert item.image is not None
+    before = len(bundle.findings)
+    if len(sources) != 1:
+        bundle.error("against-image-sources", item.path.display,
+                     _("--against takes the one device or image that was acquired"))  # fmt: skip
+        return
+    image = open_image_source(sources[0])
+    try:
+        if image.size != item.image.size:
+            bundle.error("against-changed", item.path.display, _("size differs"),
+                         expected=str(item.image.size), actual=str(image.size))  # fmt: skip
+        window_size = item.image.window_size
+        digest = digest_for(image.size, manifest.hash_algorithms)
+        window = hashlib.sha256()
+        windows: list[str] = []
+        try:
+            for offset in range(0, image.size, READ_CHUNK):
+                chunk = read_window(image, offset, min(READ_CHUNK, image.size - offset), 0)
+                digest.update(chunk)
+                window.update(chunk)
+                if (offset + len(chunk)) % window_size == 0:
+                    windows.append(window.hexdigest())
+                    window = hashlib.sha256()
+        finally:
+            digest.close()
+        if image.size % window_size:
+            windows.append(window.hexdigest())
+        for error in image.read_errors:
+            bundle.error("against-unreadable", item.path.display,
+                         _("bytes {start}-{end} cannot be read now ({reason})").format(
+                             start=error.offset, end=error.offset + (error.length or 0) - 1,
+                             reason=error.error))  # fmt: skip
+        pairs = zip(item.image.window_sha256, windows, strict=False)
+        for number, (expected, actual) in enumerate(pairs):
+            if expected != actual:
+                start = number * window_size
+                bundle.error(
+                    "against-window-differs",
+                    item.path.display,
+                    _("bytes {start}-{end} differ").format(
+                        start=start, end=min(start + window_size, image.size) - 1
+                    ),
+                    expected=expected,
+                    actual=actual,
+                )
+        for algorithm, value in digest.hexdigests().items():
+            if item.digests.get(algorithm) != value:
+                bundle.error("against-changed", item.path.display,
+                             _("{algorithm} of the whole source differs").format(
+                                 algorithm=algorithm),
+                             expected=item.digests.get(algorithm), actual=value)  # fmt: skip
+    finally:
+        image.close()
+    intact = sum(1 for e, a in zip(item.image.window_sha256, windows, strict=False) if e == a)
+    bundle.check(
+        _("source re-read and compared"),
+        len(bundle.findings) == before,
+        _("{intact} of {total} windows match").format(
+            intact=intact, total=len(item.image.window_sha256)
+        ),
     )
 
 
