@@ -565,8 +565,11 @@ class _ItemWalker:
         window = hashlib.sha256()
         try:
             for offset in range(0, image.size, CHUNK_SIZE):
+                known = len(image.read_errors)
                 chunk = read_window(image, offset, min(CHUNK_SIZE, image.size - offset),
                                     request.retries)  # fmt: skip
+                if len(image.read_errors) != known:
+                    self._progress.advance(errors=len(image.read_errors) - known)
                 digest.update(chunk)
                 window.update(chunk)
                 sink.write(chunk)

@@ -8,7 +8,9 @@ from typing import Protocol
 class Progress(Protocol):
     def start(self, total_items: int, total_bytes: int) -> None: ...
 
-    def advance(self, items: int = 0, nbytes: int = 0) -> None: ...
+    def advance(self, items: int = 0, nbytes: int = 0, errors: int = 0) -> None:
+        """``errors``: new unreadable ranges met (disk images)."""
+        ...
 
     def finish(self) -> None: ...
 
@@ -19,7 +21,7 @@ class SilentProgress:
     def start(self, total_items: int, total_bytes: int) -> None:
         pass
 
-    def advance(self, items: int = 0, nbytes: int = 0) -> None:
+    def advance(self, items: int = 0, nbytes: int = 0, errors: int = 0) -> None:
         pass
 
     def finish(self) -> None:

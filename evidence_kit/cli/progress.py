@@ -17,6 +17,7 @@ class TqdmProgress:
         self._bar: tqdm[NoReturn] | None = None
         self._items = 0
         self._total_items = 0
+        self._errors = 0
 
     def start(self, total_items: int, total_bytes: int) -> None:
         self._total_items = total_items
@@ -31,16 +32,20 @@ class TqdmProgress:
             leave=False,
         )
 
-    def advance(self, items: int = 0, nbytes: int = 0) -> None:
+    def advance(self, items: int = 0, nbytes: int = 0, errors: int = 0) -> None:
         if self._bar is None:
             return
-        if items:
+        self._errors += errors
+        if items or errors:
             self._items += items
-            if self._total_items:
-                self._bar.set_postfix_str(
-                    _("{done}/{total} items").format(done=self._items, total=self._total_items),
-                    refresh=False,
+            parts = []
+            if self._total_items > 1:
+                parts.append(
+                    _("{done}/{total} items").format(done=self._items, total=self._total_items)
                 )
+            if self._errors:
+                parts.append(_("{n} unreadable ranges").format(n=self._errors))
+            self._bar.set_postfix_str(", ".join(parts), refresh=bool(errors))
         if nbytes:
             self._bar.update(nbytes)
 
