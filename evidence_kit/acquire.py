@@ -295,6 +295,8 @@ def _check_output(output: Path, log_path: Path, overwrite: bool) -> None:
 def _open_image(request: ImageRequest, output: Path, sources: Sequence[Path]) -> ImageSource:
     if sources:
         raise UsageError(_("--image takes the device or image itself: give no other SOURCE"))
+    if request.retries < 0:
+        raise UsageError(_("--retries cannot be negative"))
     if request.window_size < CHUNK_SIZE or request.window_size % CHUNK_SIZE:
         raise UsageError(_("--window must be a whole number of MiB (at least 1 MiB)"))
     image = open_image_source(request.source, request.write_blocker)
@@ -309,8 +311,13 @@ def _open_image(request: ImageRequest, output: Path, sources: Sequence[Path]) ->
 def _check_image_output(output: Path, image: ImageSource, *, force: bool) -> None:
     """Never write the bundle onto the disk being imaged (nor an image into itself)."""
     if not image.block_device:
-        if os.path.realpath(output) == os.path.realpath(image.path):
-            raise UsageError(_("the output is the image being acquired"))
+        written = {os.path.realpath(p) for p in (output, custody_log_path(output))}
+        if os.path.realpath(image.path) in written:
+            raise UsageError(
+                _("the output {path} or its custody log is the image being acquired").format(
+                    path=output
+                )
+            )
         return
     source_disk = whole_disk(os.major(image.stat.st_rdev), os.minor(image.stat.st_rdev))
     output_disk = disk_of(output.parent)

@@ -52,9 +52,12 @@ class ImageSource:
 
 
 def open_image_source(path: Path, write_blocker: str = "") -> ImageSource:
-    """Open a block device or a regular file read-only (UsageError for anything else)."""
+    """Open a block device or a regular file read-only (UsageError for anything else).
+    A symbolic link given as the source is resolved first and the real path recorded."""
+    path = Path(os.path.realpath(path))  # /dev/disk/by-id/… names are links: follow once
+    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK  # a FIFO cannot block
     try:
-        fd, noatime = open_readonly(str(path), os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW, None)
+        fd, noatime = open_readonly(str(path), flags, None)
     except FileNotFoundError:
         raise UsageError(_("no such device or image: {path}").format(path=path)) from None
     except OSError as error:
