@@ -30,6 +30,7 @@ from evidence_kit.custody import custody_log_path
 from evidence_kit.errors import UsageError
 from evidence_kit.models import AcquireResult, ItemRecord, Manifest
 from evidence_kit.sources import disk
+from evidence_kit.verify import VerifyRequest, verify_bundle
 from tests.conftest import CASE, CASE_ARGS, REPO, AgeKey, read_manifest
 
 Cli = Callable[..., Any]
@@ -624,3 +625,46 @@ def test_a_link_to_the_source_is_followed_and_the_real_path_recorded(
     assert manifest.sources[0].path.display == str(image)
     assert item.path.display == "usb-stick.dd"
     assert item.digests["sha256"] == file_sha256(image)
+
+
+def test_verify_against_the_source_locates_changed_and_unreadable_windows(
+    tmp_path: Path, age_key: AgeKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A damaged copy still proves every intact window; the damaged range is named."""
+    image = make_image(tmp_path / "usb-stick.dd", 10 * MIB + 4096, dense=True)
+    library_acquire(age_key, image, tmp_path / "b.zip", window_size=2 * MIB)
+
+    def against(source: Path) -> Any:
+        return verify_bundle(
+            VerifyRequest(tmp_path / "b.zip", key=age_key.material, against=[source])
+        )
+
+    report = against(image)
+    assert report.verdict == "verified", report.findings
+    assert any(c.detail == "6 of 6 windows match" for c in report.checks)
+    copy = tmp_path / "copy.dd"
+    shutil.copyfile(image, copy)
+    with copy.open("r+b") as handle:
+        handle.seek(5 * MIB + 7)
+        byte = handle.read(1)
+        handle.seek(5 * MIB + 7)
+        handle.write(bytes([byte[0] ^ 0x01]))
+    report = against(copy)
+    errors = [(f.code, f.message) for f in report.findings if f.severity == "error"]
+    assert ("against-window-differs", f"bytes {4 * MIB}-{6 * MIB - 1} differ") in errors
+    assert [code for code, _m in errors].count("against-window-differs") == 1
+    assert any(code == "against-changed" and "sha256" in m for code, m in errors)
+    assert any(c.detail == "5 of 6 windows match" for c in report.checks)
+    real_read = disk.read_at
+
+    def failing(fd: int, length: int, offset: int) -> bytes:
+        if offset <= 9 * MIB < offset + length:
+            raise OSError(errno.EIO, "Input/output error")
+        return real_read(fd, length, offset)
+
+    monkeypatch.setattr(disk, "read_at", failing)
+    report = against(image)
+    codes = [f.code for f in report.findings if f.severity == "error"]
+    assert "against-unreadable" in codes and "against-window-differs" in codes
+    unreadable = next(f for f in report.findings if f.code == "against-unreadable")
+    assert unreadable.message.startswith(f"bytes {9 * MIB}-{9 * MIB + 511} cannot be read now")
