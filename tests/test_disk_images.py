@@ -27,7 +27,7 @@ import pytest
 from evidence_kit import acquire as acquire_module
 from evidence_kit.acquire import AcquireRequest, ImageRequest, acquire
 from evidence_kit.custody import custody_log_path
-from evidence_kit.errors import UsageError
+from evidence_kit.errors import EnvironmentFailure, UsageError
 from evidence_kit.models import AcquireResult, ItemRecord, Manifest
 from evidence_kit.sources import disk
 from evidence_kit.verify import VerifyRequest, verify_bundle
@@ -668,3 +668,21 @@ def test_verify_against_the_source_locates_changed_and_unreadable_windows(
     assert "against-unreadable" in codes and "against-window-differs" in codes
     unreadable = next(f for f in report.findings if f.code == "against-unreadable")
     assert unreadable.message.startswith(f"bytes {9 * MIB}-{9 * MIB + 511} cannot be read now")
+
+
+def test_a_device_that_disappears_stops_the_acquisition_and_leaves_nothing(
+    tmp_path: Path, age_key: AgeKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unplugged mid-way: no sector will come back, so no endless zero-filling."""
+    image = make_image(tmp_path / "usb-stick.dd", 8 * MIB, dense=True)
+    real_read = disk.read_at
+
+    def unplugged(fd: int, length: int, offset: int) -> bytes:
+        if offset + length > 3 * MIB:
+            raise OSError(errno.ENODEV, "No such device")
+        return real_read(fd, length, offset)
+
+    monkeypatch.setattr(disk, "read_at", unplugged)
+    with pytest.raises(EnvironmentFailure, match="disappeared while it was read"):
+        library_acquire(age_key, image, tmp_path / "b.zip")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["usb-stick.dd"]

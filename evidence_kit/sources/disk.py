@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evidence_kit.errors import UsageError
+from evidence_kit.errors import EnvironmentFailure, UsageError
 from evidence_kit.i18n import _
 from evidence_kit.models import DeviceFacts, ReadError
 from evidence_kit.sources.filesystem import open_readonly
@@ -30,6 +30,7 @@ BLKPBSZGET = 0x127B
 BLKROGET = 0x125E
 SECTOR = 512
 RETRY_GRANULARITY = (1 << 20, 64 << 10, 4096, SECTOR)
+_GONE = {errno.ENODEV, errno.ENXIO, errno.ENOMEDIUM}  # unplugged: no sector will come back
 
 
 @dataclass
@@ -123,6 +124,13 @@ def _salvage(
                     break
                 last_error = OSError(errno.EIO, "short read")
             except OSError as error:
+                if error.errno in _GONE:
+                    raise EnvironmentFailure(
+                        _("{path} disappeared while it was read (at byte {offset}): {reason}")
+                        .format(path=source.path, offset=position, reason=error.strerror),
+                        hint=_("Nothing was left at the output path. Reconnect the device "
+                               "and acquire again."),
+                    ) from None  # fmt: skip
                 last_error = error
         else:
             data = b""
