@@ -38,7 +38,7 @@ from evidence_kit.container import (
 from evidence_kit.custody import custody_log_path, event_line, sign_event
 from evidence_kit.custody_append import append_timestamp
 from evidence_kit.errors import EnvironmentFailure, EvidenceKitError, OutputExists, UsageError
-from evidence_kit.hashing import MultiDigest, ThreadedDigest, digest_for
+from evidence_kit.hashing import MultiDigest, ThreadedDigest, WindowDigests, digest_for
 from evidence_kit.i18n import _
 from evidence_kit.manifest import encode_manifest
 from evidence_kit.models import (
@@ -568,8 +568,7 @@ class _ItemWalker:
         read_at = clock.now()
         sink = self._writer.begin_item(item_id, image.size)
         digest = digest_for(image.size, self._algorithms)
-        windows: list[str] = []
-        window = hashlib.sha256()
+        windows = WindowDigests(request.window_size)
         try:
             for offset in range(0, image.size, CHUNK_SIZE):
                 known = len(image.read_errors)
@@ -578,16 +577,11 @@ class _ItemWalker:
                 if len(image.read_errors) != known:
                     self._progress.advance(errors=len(image.read_errors) - known)
                 digest.update(chunk)
-                window.update(chunk)
+                windows.update(chunk)
                 sink.write(chunk)
-                if (offset + len(chunk)) % request.window_size == 0:
-                    windows.append(window.hexdigest())
-                    window = hashlib.sha256()
                 self._progress.advance(nbytes=len(chunk))
         finally:
             digest.close()
-        if image.size % request.window_size:
-            windows.append(window.hexdigest())
         digests = digest.hexdigests()
         location = sink.finish(digests["sha256"])
         zero_filled = sum(e.length or 0 for e in image.read_errors)
@@ -627,7 +621,7 @@ class _ItemWalker:
                 logical_sector_size=image.logical_sector_size,
                 physical_sector_size=image.physical_sector_size,
                 window_size=request.window_size,
-                window_sha256=windows,
+                window_sha256=windows.finish(),
                 zero_filled_bytes=zero_filled,
                 device=image.facts,
             ),

@@ -102,6 +102,35 @@ class ThreadedDigest:
         return self._digest.digests()
 
 
+class WindowDigests:
+    """SHA-256 of each ``size``-byte window of a stream, in order; the last may be shorter
+    (the piecewise digests of a disk image)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._filled = 0
+        self._current = hashlib.sha256()
+        self._digests: list[str] = []
+
+    def update(self, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        while view:
+            piece = view[: self._size - self._filled]
+            self._current.update(piece)
+            self._filled += len(piece)
+            view = view[len(piece) :]
+            if self._filled == self._size:
+                self._digests.append(self._current.hexdigest())
+                self._current = hashlib.sha256()
+                self._filled = 0
+
+    def finish(self) -> list[str]:
+        if self._filled:
+            self._digests.append(self._current.hexdigest())
+            self._filled = 0
+        return self._digests
+
+
 THREAD_THRESHOLD = 8 << 20  # smaller items are hashed inline: a thread costs more
 
 
@@ -120,6 +149,7 @@ __all__ = [
     "Hasher",
     "MultiDigest",
     "ThreadedDigest",
+    "WindowDigests",
     "digest_for",
     "parse_algorithms",
 ]

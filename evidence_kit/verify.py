@@ -32,7 +32,7 @@ from evidence_kit.container import MANIFEST_MEMBER, SEAL_MEMBER
 from evidence_kit.custody_append import NewEvent, Recorder, append_event
 from evidence_kit.custody_report import Anchor, check_anchor
 from evidence_kit.errors import EvidenceKitError, NoUsableKey
-from evidence_kit.hashing import digest_for
+from evidence_kit.hashing import WindowDigests, digest_for
 from evidence_kit.i18n import _
 from evidence_kit.keys import KeyMaterial
 from evidence_kit.manifest import ItemTable
@@ -427,20 +427,15 @@ def _check_image_against(
                          expected=str(item.image.size), actual=str(image.size))  # fmt: skip
         window_size = item.image.window_size
         digest = digest_for(image.size, manifest.hash_algorithms)
-        window = hashlib.sha256()
-        windows: list[str] = []
+        window_digests = WindowDigests(window_size)
         try:
             for offset in range(0, image.size, READ_CHUNK):
                 chunk = read_window(image, offset, min(READ_CHUNK, image.size - offset), 0)
                 digest.update(chunk)
-                window.update(chunk)
-                if (offset + len(chunk)) % window_size == 0:
-                    windows.append(window.hexdigest())
-                    window = hashlib.sha256()
+                window_digests.update(chunk)
         finally:
             digest.close()
-        if image.size % window_size:
-            windows.append(window.hexdigest())
+        windows = window_digests.finish()
         for error in image.read_errors:
             bundle.error("against-unreadable", item.path.display,
                          _("bytes {start}-{end} cannot be read now ({reason})").format(

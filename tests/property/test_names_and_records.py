@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from evidence_kit.canonical import MalformedRecord, canonical_bytes, load_record, strict_json
 from evidence_kit.clock import instant_from_ns, rfc3339_from_ns
+from evidence_kit.hashing import WindowDigests
 from evidence_kit.models import CustodyEvent, Seal
 from evidence_kit.naming import display_name, path_bytes, path_name
 
@@ -160,3 +162,17 @@ def _rfc8785_or_error(value: object) -> bytes | type[Exception]:
         return bytes(rfc8785.dumps(value))
     except (rfc8785.CanonicalizationError, ValueError) as error:
         return type(error)
+
+
+@given(st.binary(max_size=5000), st.integers(1, 700), st.lists(st.integers(1, 900), max_size=12))
+def test_window_digests_do_not_depend_on_how_the_stream_is_cut(
+    data: bytes, size: int, cuts: list[int]
+) -> None:
+    windows = WindowDigests(size)
+    position = 0
+    for cut in cuts:
+        windows.update(data[position : position + cut])
+        position += cut
+    windows.update(data[position:])
+    expected = [hashlib.sha256(data[i : i + size]).hexdigest() for i in range(0, len(data), size)]
+    assert windows.finish() == expected
