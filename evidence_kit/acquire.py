@@ -38,7 +38,13 @@ from evidence_kit.container import (
 from evidence_kit.custody import custody_log_path, event_line, sign_event
 from evidence_kit.custody_append import append_timestamp
 from evidence_kit.errors import EnvironmentFailure, EvidenceKitError, OutputExists, UsageError
-from evidence_kit.hashing import MultiDigest, ThreadedDigest, WindowDigests, digest_for
+from evidence_kit.hashing import (
+    MultiDigest,
+    ThreadedDigest,
+    ThreadedFeed,
+    WindowDigests,
+    digest_for,
+)
 from evidence_kit.i18n import _
 from evidence_kit.manifest import encode_manifest
 from evidence_kit.models import (
@@ -569,6 +575,7 @@ class _ItemWalker:
         sink = self._writer.begin_item(item_id, image.size)
         digest = digest_for(image.size, self._algorithms)
         windows = WindowDigests(request.window_size)
+        window_feed = ThreadedFeed(windows, name="windows")  # SHA-256 again: another thread
         try:
             for offset in range(0, image.size, CHUNK_SIZE):
                 known = len(image.read_errors)
@@ -577,11 +584,12 @@ class _ItemWalker:
                 if len(image.read_errors) != known:
                     self._progress.advance(errors=len(image.read_errors) - known)
                 digest.update(chunk)
-                windows.update(chunk)
+                window_feed.update(chunk)
                 sink.write(chunk)
                 self._progress.advance(nbytes=len(chunk))
         finally:
             digest.close()
+            window_feed.close()
         digests = digest.hexdigests()
         location = sink.finish(digests["sha256"])
         zero_filled = sum(e.length or 0 for e in image.read_errors)

@@ -62,28 +62,27 @@ class MultiDigest:
         pass
 
 
-class ThreadedDigest:
-    """A MultiDigest fed from a second thread.
+class Updatable(Protocol):
+    def update(self, data: bytes, /) -> None: ...
 
-    hashlib releases the GIL on large buffers, so the digests of one chunk are computed on
-    the other core while this thread encrypts and writes it (or decrypts the next one).
-    Chunks must not change after :meth:`update`; at most ``depth`` wait in the queue.
+
+class ThreadedFeed:
+    """Feeds each chunk to ``sink.update`` on a second thread.
+
+    hashlib releases the GIL on large buffers, so a chunk is digested on the other core
+    while this thread encrypts and writes it (or decrypts the next one). Chunks must not
+    change after :meth:`update`; at most ``depth`` wait in the queue.
     """
 
-    def __init__(
-        self,
-        algorithms: Iterable[str] = (),
-        depth: int = 4,
-        hashers: dict[str, Hasher] | None = None,
-    ) -> None:
-        self._digest = MultiDigest(algorithms, hashers)
+    def __init__(self, sink: Updatable, depth: int = 4, name: str = "digest") -> None:
+        self._sink = sink
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
-        self._thread = threading.Thread(target=self._run, name="digest", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while (chunk := self._queue.get()) is not None:
-            self._digest.update(chunk)
+            self._sink.update(chunk)
 
     def update(self, data: bytes) -> None:
         self._queue.put(data)
@@ -92,6 +91,19 @@ class ThreadedDigest:
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join()
+
+
+class ThreadedDigest(ThreadedFeed):
+    """A MultiDigest fed from a second thread (see :class:`ThreadedFeed`)."""
+
+    def __init__(
+        self,
+        algorithms: Iterable[str] = (),
+        depth: int = 4,
+        hashers: dict[str, Hasher] | None = None,
+    ) -> None:
+        self._digest = MultiDigest(algorithms, hashers)
+        super().__init__(self._digest, depth)
 
     def hexdigests(self) -> dict[str, str]:
         self.close()
