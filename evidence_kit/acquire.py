@@ -499,6 +499,25 @@ class _StatFields(TypedDict):
     ctime: Instant
 
 
+def _stat_fields(item_id: int, source: int, relpath: bytes, info: os.stat_result) -> _StatFields:
+    return _StatFields(
+        id=item_id,
+        source=source,
+        path=path_name(relpath),
+        size=info.st_size,
+        mode=info.st_mode,
+        mode_text=stat.filemode(info.st_mode),
+        uid=info.st_uid,
+        gid=info.st_gid,
+        inode=str(info.st_ino),
+        device=str(info.st_dev),
+        nlink=info.st_nlink,
+        atime=clock.instant_from_ns(info.st_atime_ns),
+        mtime=clock.instant_from_ns(info.st_mtime_ns),
+        ctime=clock.instant_from_ns(info.st_ctime_ns),
+    )
+
+
 class _ItemWalker:
     """Turns walked entries into item records, storing file content as it goes."""
 
@@ -595,28 +614,15 @@ class _ItemWalker:
         zero_filled = sum(e.length or 0 for e in image.read_errors)
         label = os.fsencode(image.path.name)
         record = ItemRecord(
-            id=item_id,
-            source=0,
-            path=path_name(label),
+            **(_stat_fields(item_id, 0, label, info) | {"size": image.size}),
             kind="disk-image",
             status="unreadable" if image.read_errors else "ok",
             reason=_("{n} bytes could not be read and were zero-filled").format(n=zero_filled)
             if image.read_errors
             else None,
             errno=image.read_errors[0].errno if image.read_errors else None,
-            size=image.size,
             stored_size=image.size,
-            mode=info.st_mode,
-            mode_text=stat.filemode(info.st_mode),
-            uid=info.st_uid,
-            gid=info.st_gid,
-            inode=str(info.st_ino),
-            device=str(info.st_dev),
-            nlink=info.st_nlink,
             rdev=str(info.st_rdev) if image.block_device else None,
-            atime=clock.instant_from_ns(info.st_atime_ns),
-            mtime=clock.instant_from_ns(info.st_mtime_ns),
-            ctime=clock.instant_from_ns(info.st_ctime_ns),
             digests=digests,
             location=location,
             read_at=read_at,
@@ -665,22 +671,7 @@ class _ItemWalker:
             )
         info = entry.stat
         kind = kind_of(info.st_mode)
-        common = _StatFields(
-            id=item_id,
-            source=entry.source,
-            path=path_name(entry.relpath),
-            size=info.st_size,
-            mode=info.st_mode,
-            mode_text=stat.filemode(info.st_mode),
-            uid=info.st_uid,
-            gid=info.st_gid,
-            inode=str(info.st_ino),
-            device=str(info.st_dev),
-            nlink=info.st_nlink,
-            atime=clock.instant_from_ns(info.st_atime_ns),
-            mtime=clock.instant_from_ns(info.st_mtime_ns),
-            ctime=clock.instant_from_ns(info.st_ctime_ns),
-        )
+        common = _stat_fields(item_id, entry.source, entry.relpath, info)
         if kind == "directory":
             if entry.error is not None:
                 return ItemRecord(
