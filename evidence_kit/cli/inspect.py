@@ -19,6 +19,8 @@ from evidence_kit.i18n import _
 from evidence_kit.inspection import InspectRequest, inspect_bundle
 from evidence_kit.models import InspectResult
 
+TYPE_WIDTH = 26
+
 
 def inspect_command(
     bundle: Annotated[Path, typer.Argument(help="the container (B.zip)")],
@@ -98,15 +100,18 @@ def show(result: InspectResult) -> None:
     if not result.decrypted:
         say(_("Give --identity or --passphrase-file to see the case details and items."))
         return
+    if any(item.extension_mismatch for item in result.items):
+        say(_("! the file's name says another type than its content"))
     header = f"{_('id'):>6}  {_('kind'):<12} {_('status'):<19} {_('size'):>15}  "
-    header += f"{_('SHA-256 (first 16)'):<18}  {_('type'):<26} {_('path')}"
+    header += f"{_('SHA-256 (first 16)'):<18}  {_('type'):<{TYPE_WIDTH}}   {_('path')}"
     stderr.print(plain(header, style="bold"))
     for item in result.items:
-        kind = item.mime_type or ""
-        if item.extension_mismatch:
-            kind += _(" (extension lies)")
+        mime = item.mime_type or ""
+        if len(mime) > TYPE_WIDTH:  # the path column stays where the header says
+            mime = mime[: TYPE_WIDTH - 1] + "…"
+        flag = "!" if item.extension_mismatch else " "
         line = f"{item.id:>6}  {item.kind:<12} {item.status:<19} {item.size:>15,}  "
-        line += f"{(item.sha256 or '')[:16]:<18}  {kind:<26} {item.path}"
+        line += f"{(item.sha256 or '')[:16]:<18}  {mime:<{TYPE_WIDTH}} {flag} {item.path}"
         stderr.print(plain(line))
 
 

@@ -17,6 +17,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -831,3 +832,27 @@ def test_a_folder_given_as_the_bundle_is_a_usage_error_for_every_reader(
     for args in commands:
         result = run(cli, *args)
         assert result.exit_code == 2, (args, result.stderr)
+
+
+def test_inspect_keeps_the_path_column_for_long_types_and_flags_lying_names(
+    cli: Cli, make_bundle: MakeBundle, age_key: AgeKey, tmp_path: Path
+) -> None:
+    """A type longer than its column, or a name that lies about the content, must not
+    shift the path column a person (or a script) reads."""
+    root = tmp_path / "seized"
+    root.mkdir()
+    (root / "invoice.jpg").write_bytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n")
+    with zipfile.ZipFile(root / "sheet.docx", "w") as docx:  # a 71-character MIME type
+        docx.writestr("[Content_Types].xml", "<Types/>")
+        docx.writestr("_rels/.rels", "<Relationships/>")
+        docx.writestr("word/document.xml", "<w:document/>")
+    bundle = make_bundle(root)
+    result = run(cli, "inspect", bundle.container, "--identity", age_key.identity_file)
+    assert result.exit_code == 0, result.stderr
+    assert table_column(result.stderr, "id", "path") == [
+        "seized",
+        "seized/invoice.jpg",
+        "seized/sheet.docx",
+    ]
+    assert "! the file's name says another type than its content" in result.stderr
+    assert "application/vnd.openxmlfo…   seized/sheet.docx" in result.stderr
