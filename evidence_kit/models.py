@@ -581,6 +581,21 @@ class ExtractResult(Record):
     )
 
 
+class ExportResult(Record):
+    """``export --json``."""
+
+    schema_version: Literal[1] = 1
+    kind: Literal["evidence-kit/export-result"] = "evidence-kit/export-result"
+    container: str
+    bundle_id: str
+    format: str
+    output: str
+    entries: int
+    recorded_event: AppendResult | None = Field(
+        default=None, description="the 'exported' custody event appended (--sign, --actor)"
+    )
+
+
 class ErrorReport(Record):
     """What a ``--json`` run prints instead of its result when it cannot finish."""
 
@@ -604,6 +619,7 @@ __all__ = [
     "CustodySummary",
     "DeviceFacts",
     "ErrorReport",
+    "ExportResult",
     "ExtensionMismatch",
     "ExtractResult",
     "ExtractedItem",

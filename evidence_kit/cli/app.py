@@ -9,6 +9,7 @@ import typer
 from evidence_kit import __version__
 from evidence_kit.cli.acquire import acquire_command, invocation
 from evidence_kit.cli.custody import custody_app
+from evidence_kit.cli.export import export_command
 from evidence_kit.cli.extract import extract_command
 from evidence_kit.cli.inspect import inspect_command
 from evidence_kit.cli.keys import keys_app
@@ -27,6 +28,7 @@ app.command("acquire")(acquire_command)
 app.command("verify")(verify_command)
 app.command("inspect")(inspect_command)
 app.command("extract")(extract_command)
+app.command("export")(export_command)
 app.command("timestamp")(timestamp_command)
 app.add_typer(custody_app, name="custody")
 app.add_typer(keys_app, name="keys")

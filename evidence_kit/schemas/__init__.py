@@ -16,6 +16,7 @@ from evidence_kit.models import (
     CustodyEvent,
     CustodyReport,
     ErrorReport,
+    ExportResult,
     ExtractResult,
     InspectResult,
     KeysResult,
@@ -39,6 +40,7 @@ SCHEMAS: dict[str, type[Record]] = {
     "custody-append": AppendResult,
     "custody-repair": RepairResult,
     "keys": KeysResult,
+    "export-result": ExportResult,
     "error": ErrorReport,
 }
 
