@@ -31,7 +31,7 @@ from evidence_kit.container import (
     read_plain_member,
 )
 from evidence_kit.custody import CustodyLog, check_chain, custody_log_path, read_custody_log
-from evidence_kit.errors import NoUsableKey, UsageError
+from evidence_kit.errors import NoUsableKey, UsageError, VerificationFailed
 from evidence_kit.i18n import _
 from evidence_kit.manifest import ItemTable, decode_manifest
 from evidence_kit.models import Check, Finding, ItemRecord, ManifestHead, Seal
@@ -116,6 +116,31 @@ class Bundle:
 
 def trusted_fingerprints(trusted: list[Ed25519PublicKey]) -> set[str] | None:
     return {keys.fingerprint(key) for key in trusted} if trusted else None
+
+
+def open_intact(
+    container: Path, material: keys.KeyMaterial, trusted: set[str] | None, refusal: str
+) -> Bundle:
+    """An unlocked bundle with no error finding (container, custody, layout, manifest,
+    seal), for work that writes out evidence; otherwise VerificationFailed, with
+    ``refusal`` (holding ``{code}`` and ``{subject}``) naming the first finding."""
+    bundle = open_container(container, trusted=trusted)
+    try:
+        unlock(bundle, material, trusted=trusted)
+        errors = [f for f in bundle.findings if f.severity == "error"]
+        if errors or bundle.manifest is None or bundle.items is None:
+            first = errors[0] if errors else None
+            raise VerificationFailed(
+                refusal.format(
+                    code=first.code if first else "manifest-unreadable",
+                    subject=first.subject if first else "manifest",
+                ),
+                hint=_("Run 'evidence-kit verify' for every finding. Nothing was written."),
+            )
+    except BaseException:
+        bundle.close()
+        raise
+    return bundle
 
 
 def open_container(
@@ -445,6 +470,7 @@ __all__ = [
     "ContentError",
     "ContentReader",
     "open_container",
+    "open_intact",
     "trusted_fingerprints",
     "unlock",
 ]

@@ -74,6 +74,14 @@ class Recorder:
     location: str = ""
     note: str = ""
 
+    def record(
+        self, container: Path, action: str, outcome: str, container_sha256: str | None
+    ) -> AppendResult:
+        """Append ``action`` signed by this recorder, its note ending in ``outcome``."""
+        note = f"{self.note} ({outcome})" if self.note else outcome
+        event = NewEvent(action, self.actor, location=self.location, note=note)
+        return append_event(container, event, self.key, container_sha256=container_sha256)
+
 
 def measure_container(container: Path) -> str:
     """The container's SHA-256 now (UsageError if there is no such file)."""

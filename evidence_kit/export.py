@@ -16,9 +16,9 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from evidence_kit.atomic import AtomicFile, output_error
-from evidence_kit.bundle import open_container, trusted_fingerprints, unlock
-from evidence_kit.custody_append import NewEvent, Recorder, append_event
-from evidence_kit.errors import UsageError, VerificationFailed
+from evidence_kit.bundle import open_intact, trusted_fingerprints
+from evidence_kit.custody_append import Recorder
+from evidence_kit.errors import UsageError
 from evidence_kit.i18n import _
 from evidence_kit.keys import KeyMaterial
 from evidence_kit.models import ExportResult
@@ -60,19 +60,14 @@ def export_bundle(request: ExportRequest) -> ExportResult:
             hint=_("Choose another --out, or pass --overwrite."),
         )
     trusted = trusted_fingerprints(list(request.trusted))
-    bundle = open_container(request.container, trusted=trusted)
+    bundle = open_intact(
+        request.container,
+        request.key,
+        trusted,
+        _("refusing to export: the bundle does not verify ({code}: {subject})"),
+    )
     try:
-        unlock(bundle, request.key, trusted=trusted)
-        errors = [f for f in bundle.findings if f.severity == "error"]
-        if errors or bundle.manifest is None or bundle.items is None:
-            first = errors[0] if errors else None
-            raise VerificationFailed(
-                _("refusing to export: the bundle does not verify ({code}: {subject})").format(
-                    code=first.code if first else "manifest-unreadable",
-                    subject=first.subject if first else "manifest",
-                ),
-                hint=_("Run 'evidence-kit verify' for every finding. Nothing was written."),
-            )
+        assert bundle.manifest is not None and bundle.items is not None
         if algorithm not in bundle.manifest.hash_algorithms:
             raise UsageError(
                 _("this bundle has no {algorithm} digests (acquired with --hash {algorithms})")
@@ -96,15 +91,10 @@ def export_bundle(request: ExportRequest) -> ExportResult:
             raise output_error(request.output, error) from None
     recorded = None
     if request.record is not None:
-        note = _("{format} list of {n} files exported").format(format=request.format, n=len(lines))
-        if request.record.note:
-            note = f"{request.record.note} ({note})"
-        recorded = append_event(
-            request.container,
-            NewEvent("exported", request.record.actor, request.record.location, note),
-            request.record.key,
-            container_sha256=container_sha256,
+        outcome = _("{format} list of {n} files exported").format(
+            format=request.format, n=len(lines)
         )
+        recorded = request.record.record(request.container, "exported", outcome, container_sha256)
     return ExportResult(
         container=str(request.container),
         bundle_id=bundle_id,

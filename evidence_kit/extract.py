@@ -25,12 +25,11 @@ from evidence_kit.atomic import output_error
 from evidence_kit.bundle import (
     ContentError,
     ContentReader,
-    open_container,
+    open_intact,
     trusted_fingerprints,
-    unlock,
 )
-from evidence_kit.custody_append import NewEvent, Recorder, append_event
-from evidence_kit.errors import EnvironmentFailure, VerificationFailed
+from evidence_kit.custody_append import Recorder
+from evidence_kit.errors import EnvironmentFailure
 from evidence_kit.hashing import MultiDigest
 from evidence_kit.i18n import _
 from evidence_kit.keys import KeyMaterial
@@ -98,19 +97,14 @@ class _Folders:
 def extract_bundle(request: ExtractRequest, progress: Progress | None = None) -> ExtractResult:
     progress = progress or SilentProgress()
     trusted = trusted_fingerprints(list(request.trusted))
-    bundle = open_container(request.container, trusted=trusted)
+    bundle = open_intact(
+        request.container,
+        request.key,
+        trusted,
+        _("refusing to extract: the bundle does not verify ({code}: {subject})"),
+    )
     try:
-        unlock(bundle, request.key, trusted=trusted)
-        errors = [f for f in bundle.findings if f.severity == "error"]
-        if errors or bundle.manifest is None or bundle.items is None:
-            first = errors[0] if errors else None
-            raise VerificationFailed(
-                _("refusing to extract: the bundle does not verify ({code}: {subject})").format(
-                    code=first.code if first else "manifest-unreadable",
-                    subject=first.subject if first else "manifest",
-                ),
-                hint=_("Run 'evidence-kit verify' for every finding. Nothing was written."),
-            )
+        assert bundle.manifest is not None and bundle.items is not None
         manifest = bundle.manifest
         root_fd = _open_destination(request.destination)
         progress.start(len(bundle.items), manifest.summary.bytes)
@@ -129,12 +123,8 @@ def extract_bundle(request: ExtractRequest, progress: Progress | None = None) ->
                 bytes=extractor.bytes_written,
                 incomplete="" if not extractor.findings else _(", with problems"),
             )
-            note = f"{request.record.note} ({outcome})" if request.record.note else outcome
-            recorded = append_event(
-                request.container,
-                NewEvent("extracted", request.record.actor, request.record.location, note),
-                request.record.key,
-                container_sha256=bundle.container_sha256,
+            recorded = request.record.record(
+                request.container, "extracted", outcome, bundle.container_sha256
             )
         return ExtractResult(
             container=str(request.container),

@@ -29,7 +29,7 @@ from evidence_kit.bundle import (
     unlock,
 )
 from evidence_kit.container import MANIFEST_MEMBER, SEAL_MEMBER
-from evidence_kit.custody_append import NewEvent, Recorder, append_event
+from evidence_kit.custody_append import Recorder
 from evidence_kit.custody_report import Anchor, check_anchor
 from evidence_kit.errors import EvidenceKitError, NoUsableKey
 from evidence_kit.hashing import WindowDigests, digest_for
@@ -159,13 +159,9 @@ def _record_verification(record: Recorder, report: VerificationReport) -> Verifi
         if report.verdict == "verified"
         else _("verification FAILED: {n} problems").format(n=errors)
     )
-    note = f"{record.note} ({outcome})" if record.note else outcome
     try:
-        appended = append_event(
-            Path(report.container),
-            NewEvent("verified", record.actor, location=record.location, note=note),
-            record.key,
-            container_sha256=report.container_sha256,
+        appended = record.record(
+            Path(report.container), "verified", outcome, report.container_sha256
         )
     except EvidenceKitError as error:
         finding = Finding(
