@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from types import TracebackType
@@ -72,6 +73,57 @@ class AtomicFile:
                 os.unlink(self.temp)
 
 
+class AtomicFolder:
+    """A mode-0700 temp folder beside ``final``; :meth:`commit` fsyncs what is in it and
+    renames it into place. Leaving the ``with`` block without committing removes it.
+
+    ``final`` must not exist: a folder is never replaced. (The check and the rename are
+    two steps; Linux would rename onto an empty folder that appeared in between.)
+    """
+
+    def __init__(self, final: Path) -> None:
+        self.final = final
+        try:
+            self.temp = Path(
+                tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name[:80]}.", suffix=".partial")
+            )
+        except OSError as error:
+            raise output_error(final, error) from None
+        self.committed = False
+
+    def __enter__(self) -> AtomicFolder:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if not self.committed:
+            shutil.rmtree(self.temp, ignore_errors=True)
+
+    def commit(self) -> None:
+        try:
+            for folder, _subfolders, files in os.walk(self.temp):
+                for name in files:
+                    path = os.path.join(folder, name)
+                    if not os.path.islink(path):
+                        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+                        try:
+                            os.fsync(fd)
+                        finally:
+                            os.close(fd)
+                sync_directory(Path(folder))
+            if self.final.exists() or self.final.is_symlink():
+                raise OutputExists(_("{path} already exists").format(path=self.final))
+            os.rename(self.temp, self.final)
+            sync_directory(self.final.parent)
+        except OSError as error:
+            raise output_error(self.final, error) from None
+        self.committed = True
+
+
 def sync_directory(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -101,4 +153,4 @@ def output_error(path: Path, error: OSError) -> EnvironmentFailure:
     )
 
 
-__all__ = ["AtomicFile", "output_error", "sync_directory"]
+__all__ = ["AtomicFile", "AtomicFolder", "output_error", "sync_directory"]

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from evidence_kit.atomic import output_error
 from evidence_kit.bundle import (
+    Bundle,
     ContentError,
     ContentReader,
     open_intact,
@@ -94,8 +95,45 @@ class _Folders:
             os.close(self._chain.pop()[1])
 
 
-def extract_bundle(request: ExtractRequest, progress: Progress | None = None) -> ExtractResult:
+@dataclass
+class ExtractedTree:
+    """What :func:`extract_items` wrote."""
+
+    results: list[ExtractedItem]
+    findings: list[Finding]
+    bytes_written: int
+
+    @property
+    def written(self) -> int:
+        return sum(1 for i in self.results if i.outcome == "written")
+
+
+def extract_items(
+    bundle: Bundle,
+    destination: Path,
+    progress: Progress | None = None,
+    *,
+    symlinks: bool = True,
+) -> ExtractedTree:
+    """Write the items of an unlocked, intact bundle (see :func:`open_intact`) below
+    ``destination``; with ``symlinks=False`` symlinks are recorded as not materialised."""
     progress = progress or SilentProgress()
+    assert bundle.manifest is not None and bundle.items is not None
+    manifest = bundle.manifest
+    root_fd = _open_destination(destination)
+    progress.start(len(bundle.items), manifest.summary.bytes)
+    extractor = _Extractor(root_fd, ContentReader(bundle), manifest.hash_algorithms, progress)
+    extractor.symlinks = symlinks
+    try:
+        extractor.run(bundle.items)
+    finally:
+        extractor.close()
+        os.close(root_fd)
+        progress.finish()
+    return ExtractedTree(extractor.results, extractor.findings, extractor.bytes_written)
+
+
+def extract_bundle(request: ExtractRequest, progress: Progress | None = None) -> ExtractResult:
     trusted = trusted_fingerprints(list(request.trusted))
     bundle = open_intact(
         request.container,
@@ -104,24 +142,14 @@ def extract_bundle(request: ExtractRequest, progress: Progress | None = None) ->
         _("refusing to extract: the bundle does not verify ({code}: {subject})"),
     )
     try:
-        assert bundle.manifest is not None and bundle.items is not None
-        manifest = bundle.manifest
-        root_fd = _open_destination(request.destination)
-        progress.start(len(bundle.items), manifest.summary.bytes)
-        extractor = _Extractor(root_fd, ContentReader(bundle), manifest.hash_algorithms, progress)
-        try:
-            extractor.run(bundle.items)
-        finally:
-            extractor.close()
-            os.close(root_fd)
-            progress.finish()
-        written = sum(1 for i in extractor.results if i.outcome == "written")
+        assert bundle.manifest is not None
+        tree = extract_items(bundle, request.destination, progress)
         recorded = None
         if request.record is not None:
             outcome = _("{n} files, {bytes} bytes extracted{incomplete}").format(
-                n=written,
-                bytes=extractor.bytes_written,
-                incomplete="" if not extractor.findings else _(", with problems"),
+                n=tree.written,
+                bytes=tree.bytes_written,
+                incomplete="" if not tree.findings else _(", with problems"),
             )
             recorded = request.record.record(
                 request.container, "extracted", outcome, bundle.container_sha256
@@ -129,12 +157,12 @@ def extract_bundle(request: ExtractRequest, progress: Progress | None = None) ->
         return ExtractResult(
             container=str(request.container),
             destination=str(request.destination),
-            bundle_id=manifest.bundle_id,
-            written=written,
-            bytes_written=extractor.bytes_written,
-            findings=extractor.findings,
-            items=extractor.results,
-            complete=not extractor.findings,
+            bundle_id=bundle.manifest.bundle_id,
+            written=tree.written,
+            bytes_written=tree.bytes_written,
+            findings=tree.findings,
+            items=tree.results,
+            complete=not tree.findings,
             recorded_event=recorded,
         )
     finally:
@@ -166,6 +194,7 @@ class _Extractor:
         self.results: list[ExtractedItem] = []
         self.findings: list[Finding] = []
         self.bytes_written = 0
+        self.symlinks = True
 
     def close(self) -> None:
         self._folders.close()
@@ -196,7 +225,7 @@ class _Extractor:
                     )
                 elif item.kind in ("file", "hardlink", "disk-image") and item.location is not None:
                     self._write_file(item, parts)
-                elif item.kind == "symlink" and item.symlink_target is not None:
+                elif item.kind == "symlink" and item.symlink_target is not None and self.symlinks:
                     deferred.append((item, parts))
                 else:
                     self.results.append(
@@ -317,4 +346,4 @@ class _Extractor:
             pass  # a time the destination file system cannot hold; the manifest keeps it
 
 
-__all__ = ["ExtractRequest", "extract_bundle", "safe_components"]
+__all__ = ["ExtractRequest", "ExtractedTree", "extract_bundle", "extract_items", "safe_components"]

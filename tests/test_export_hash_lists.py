@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 
 from evidence_kit.custody import read_custody_log
-from evidence_kit.export import hash_list_line
+from evidence_kit.exporters.hash_lists import hash_list_line
 from evidence_kit.schemas import path_of
 from tests.conftest import AgeKey, MakeBundle, SigningKey, require_tool
 
@@ -124,6 +124,6 @@ def test_existing_output_is_kept_and_a_signed_export_is_recorded(
     assert status == 0, result
     events = read_custody_log(bundle.custody_log).events
     assert [e.action for e in events] == ["acquired", "exported"]
-    assert "sha256sum list of 7 files exported" in events[1].note
+    assert events[1].note == "sha256sum export, 7 entries"
     assert result["recorded_event"]["event"]["seq"] == 1
     assert cli("verify", bundle.container, *key, "-q").exit_code == 0

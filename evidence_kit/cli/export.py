@@ -16,31 +16,34 @@ from evidence_kit.cli.keyoptions import (
     SignPassphraseOption,
     TrustDirOption,
     TrustOption,
+    TsaCaOption,
     key_material,
     recorder,
     trusted_keys,
 )
-from evidence_kit.export import HASH_LIST_FORMATS, ExportRequest, export_bundle
+from evidence_kit.exporters import EXPORT_FORMATS, ExportRequest, export_bundle
 from evidence_kit.i18n import _
+from evidence_kit.timestamps import trusted_roots
 
 
 def export_command(
     bundle: Annotated[Path, typer.Argument(help="the container (B.zip)", dir_okay=False)],
-    format: Annotated[str, typer.Option("--format", help=" | ".join(HASH_LIST_FORMATS))],
-    out: Annotated[Path, typer.Option("--out", "-o", help="the file to write", dir_okay=False)],
+    format: Annotated[str, typer.Option("--format", help=" | ".join(EXPORT_FORMATS))],
+    out: Annotated[Path, typer.Option("--out", "-o", help="the file or folder to write")],
     identity: Annotated[list[Path] | None, IdentityOption] = None,
     passphrase_file: Annotated[Path | None, PassphraseFileOption] = None,
     trust: Annotated[list[Path] | None, TrustOption] = None,
     trust_dir: Annotated[Path | None, TrustDirOption] = None,
-    overwrite: Annotated[bool, typer.Option(help="replace an existing --out")] = False,
+    tsa_ca: Annotated[list[Path] | None, TsaCaOption] = None,
+    overwrite: Annotated[bool, typer.Option(help="replace an existing --out file")] = False,
     sign: Annotated[Path | None, SignOption] = None,
     sign_passphrase_file: Annotated[Path | None, SignPassphraseOption] = None,
     actor: Annotated[str | None, ActorOption] = None,
     location: Annotated[str, typer.Option(help="where the export happens")] = "",
     json: Annotated[bool, typer.Option("--json", help="print one JSON document on stdout")] = False,
 ) -> None:
-    """Write what other tools read: a hash list that 'sha256sum -c' checks in the folder
-    extract writes."""
+    """Write what other tools read: hash lists, hashdeep, DFXML, CASE, a BagIt bag, or a
+    kit that re-checks the bundle with stock tools."""
     with reported_errors(json=json):
         result = export_bundle(
             ExportRequest(
@@ -49,6 +52,7 @@ def export_command(
                 format=format,
                 key=key_material(identity, passphrase_file, prompt=True),
                 trusted=trusted_keys(trust, trust_dir),
+                tsa_roots=tuple(trusted_roots(tsa_ca or ())),
                 overwrite=overwrite,
                 record=recorder(sign, sign_passphrase_file, actor, location),
             )
@@ -56,12 +60,15 @@ def export_command(
     if json:
         emit_json(result)
         return
-    tool = result.format
     say(
-        _("{n} lines written to {out}; check an extracted copy with: cd DIR && {tool} -c {out}")
-        .format(n=result.entries, out=out, tool=tool),
+        _("{format}: {n} entries written to {out}").format(
+            format=result.format, n=result.entries, out=out
+        ),
         style="green",
-    )  # fmt: skip
+    )
+    hint = EXPORT_FORMATS[result.format].check_hint
+    if hint:
+        say(_("check it with: {command}").format(command=hint.format(out=out)))
 
 
 __all__ = ["export_command"]
