@@ -136,10 +136,7 @@ def custody_report(
         verdict="broken" if any(f.severity == "error" for f in findings) else "intact",
         head_sha256=log.head_sha256,
         event_count=len(log.events),
-        events=[
-            _view(event, line, container_sha256, required)
-            for event, line in zip(log.events, log.lines, strict=True)
-        ],
+        events=event_views(log, container_sha256, required),
         handovers=transfers,
         findings=findings,
     )
@@ -166,6 +163,17 @@ def _handover_finding(handover: Handover) -> Finding:
         expected=handover.to,
         actual=handover.received_by,
     )
+
+
+def event_views(
+    log: CustodyLog, container_sha256: str | None, required: set[str] | None
+) -> list[CustodyEventView]:
+    """The timeline: each event with its signature checked and its container digest
+    compared with ``container_sha256`` (the container as measured now)."""
+    return [
+        _view(event, line, container_sha256, required)
+        for event, line in zip(log.events, log.lines, strict=True)
+    ]
 
 
 def _view(
@@ -198,4 +206,11 @@ def _view(
     )
 
 
-__all__ = ["Anchor", "check_anchor", "custody_report", "handovers", "parse_anchor"]
+__all__ = [
+    "Anchor",
+    "check_anchor",
+    "custody_report",
+    "event_views",
+    "handovers",
+    "parse_anchor",
+]

@@ -596,6 +596,26 @@ class ExportResult(Record):
     )
 
 
+class ReportResult(Record):
+    """``report --json``."""
+
+    schema_version: Literal[1] = 1
+    kind: Literal["evidence-kit/report-result"] = "evidence-kit/report-result"
+    container: str
+    bundle_id: str | None
+    output: str
+    format: Literal["html", "pdf"]
+    verdict: Literal["verified", "failed"]
+    contents_checked: bool
+    certified: bool = Field(description="the certification section was filled in")
+    certification_withheld: str | None = Field(description="why not, when it was not")
+    items: int = Field(description="items listed in the report")
+    findings: int
+    recorded_event: AppendResult | None = Field(
+        default=None, description="the 'exported' custody event appended (--sign, --actor)"
+    )
+
+
 class ErrorReport(Record):
     """What a ``--json`` run prints instead of its result when it cannot finish."""
 

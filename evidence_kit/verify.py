@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,8 +72,16 @@ class VerifyRequest:
     skew_seconds: int = DEFAULT_SKEW_SECONDS
 
 
-def verify_bundle(request: VerifyRequest, progress: Progress | None = None) -> VerificationReport:
+def verify_bundle(
+    request: VerifyRequest,
+    progress: Progress | None = None,
+    *,
+    then: Callable[[Bundle, VerificationReport], None] | None = None,
+) -> VerificationReport:
     """Run every check the key material allows.
+
+    ``then`` is called with the still-open bundle and the report, for work that reads
+    what was just verified (a report's item table) without reading the container again.
 
     Raises NoUsableKey when a key was given, opens no slot, and nothing else is wrong with
     the container (a wrong key, exit 4), or when ``against`` is asked for without a key.
@@ -127,6 +135,8 @@ def verify_bundle(request: VerifyRequest, progress: Progress | None = None) -> V
         report = _report(bundle, items_checked, bytes_checked, timestamps)
         if request.record is not None:
             report = _record_verification(request.record, report)
+        if then is not None:
+            then(bundle, report)
         return report
     finally:
         progress.finish()

@@ -23,6 +23,7 @@ from evidence_kit.models import (
     Manifest,
     Record,
     RepairResult,
+    ReportResult,
     Seal,
     VerificationReport,
 )
@@ -41,6 +42,7 @@ SCHEMAS: dict[str, type[Record]] = {
     "custody-repair": RepairResult,
     "keys": KeysResult,
     "export-result": ExportResult,
+    "report-result": ReportResult,
     "error": ErrorReport,
 }
 
