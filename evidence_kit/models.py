@@ -609,7 +609,8 @@ class ReportResult(Record):
     contents_checked: bool
     certified: bool = Field(description="the certification section was filled in")
     certification_withheld: str | None = Field(description="why not, when it was not")
-    items: int = Field(description="items listed in the report")
+    items: int = Field(description="items listed in the report's item table (--max-items)")
+    items_total: int = Field(description="items in the bundle (0 when the key was not given)")
     findings: int
     recorded_event: AppendResult | None = Field(
         default=None, description="the 'exported' custody event appended (--sign, --actor)"

@@ -123,6 +123,20 @@ def test_a_verified_report_holds_every_section_with_the_bundles_own_values(
     assert "extension-mismatch" in text  # the .jpg that is SQLite, under anomalies
     assert f"sha256sum {bundle.container.name}" in text
 
+    # the report's openssl commands check the tokens of a kit exported from the bundle
+    assert cli("export", bundle.container, "--format", "kit", "--out", tmp_path / "kit",
+               "--identity", age_key.identity_file).exit_code == 0  # fmt: skip
+    commands = [line.strip() for line in text.splitlines() if "openssl ts -verify" in line]
+    assert len(commands) == 2 * len(result_tokens(bundle.custody_log))
+    for command in commands:
+        args = command.replace("tsa-root.pem", str(tsa_pki.root_cert)).split()
+        checked = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, check=False)
+        assert "Verification: OK" in checked.stdout, (command, checked.stderr)
+
+
+def result_tokens(log: Path) -> list[int]:
+    return [e.seq for e in read_custody_log(log).events if e.timestamp is not None]
+
 
 def signing_key_fingerprint(key: SigningKey) -> str:
     der = subprocess.run(
@@ -221,7 +235,7 @@ def test_a_signed_report_is_recorded_in_the_custody_log(
     assert "Lab 7, examiner Wu" in " ".join(parse(tmp_path / "r.html").text)  # the certifier
 
 
-def test_many_items_are_split_into_pages(
+def test_many_items_are_split_into_pages_and_cut_at_max_items_with_the_list_digest(
     cli: Any, make_bundle: MakeBundle, age_key: AgeKey, tmp_path: Path
 ) -> None:
     root = tmp_path / "many"
@@ -230,14 +244,27 @@ def test_many_items_are_split_into_pages(
     for n in range(count - 1):  # plus the folder itself
         (root / f"f{n:05}.txt").write_bytes(str(n).encode())
     bundle = make_bundle(root)
+    key = ("--identity", age_key.identity_file)
     out = tmp_path / "report.html"
-    status, result = report(cli, bundle.container, out, "--identity", age_key.identity_file)
-    assert status == 0 and result["items"] == count
+    status, result = report(cli, bundle.container, out, *key)
+    assert status == 0 and result["items"] == result["items_total"] == count
     html = out.read_text(encoding="utf-8")
-    assert html.count('class="items-page"') == 3
+    assert html.count('class="items-page"') == 3 and 'id="items-cut"' not in html
     headings = re.findall(r"Items ([\d,]+)–([\d,]+) of ([\d,]+)", html)
     assert headings == [("1", "500", "1,007"), ("501", "1,000", "1,007"),
                         ("1,001", "1,007", "1,007")]  # fmt: skip
+
+    cut = tmp_path / "cut.html"
+    status, result = report(cli, bundle.container, cut, *key, "--max-items", "600")
+    assert status == 0 and result["items"] == 600 and result["items_total"] == count
+    html = cut.read_text(encoding="utf-8")
+    assert html.count('class="items-page"') == 2 and 'id="items-cut"' in html
+    assert "f00598.txt" in html and "f00599.txt" not in html  # item 600 is f00598
+    listing = tmp_path / "list.sha256"
+    assert cli("export", bundle.container, "--format", "sha256sum", "--out", listing,
+               *key).exit_code == 0  # fmt: skip
+    listed = hashlib.sha256(listing.read_bytes()).hexdigest()
+    assert html.count(listed) >= 3  # the facts, the certificate, the note on the cut
 
 
 def test_the_stock_commands_in_the_report_really_open_the_bundle(

@@ -26,6 +26,7 @@ from evidence_kit.custody_report import parse_anchor
 from evidence_kit.errors import ExitCode
 from evidence_kit.i18n import _
 from evidence_kit.reports import ReportRequest, write_report
+from evidence_kit.reports.court import DEFAULT_MAX_ITEMS
 from evidence_kit.timestamps import DEFAULT_SKEW_SECONDS, trusted_roots
 
 
@@ -53,6 +54,12 @@ def report_command(
         str | None,
         typer.Option(help="who certifies (name, title); default --actor, else a blank line"),
     ] = None,
+    max_items: Annotated[
+        int,
+        typer.Option(
+            help="rows in the item table; the report always holds the SHA-256 of the complete list"
+        ),
+    ] = DEFAULT_MAX_ITEMS,
     overwrite: Annotated[bool, typer.Option(help="replace an existing --out")] = False,
     sign: Annotated[Path | None, SignOption] = None,
     sign_passphrase_file: Annotated[Path | None, SignPassphraseOption] = None,
@@ -74,6 +81,7 @@ def report_command(
                 anchor=parse_anchor(expect_head) if expect_head is not None else None,
                 skew_seconds=max_clock_skew,
                 certifier=certifier or actor,
+                max_items=max_items,
                 overwrite=overwrite,
                 record=recorder(sign, sign_passphrase_file, actor, location),
             ),
@@ -82,7 +90,8 @@ def report_command(
     if json:
         emit_json(result)
     else:
-        say(_("report written to {out} ({n} items listed)").format(out=out, n=result.items))
+        say(_("report written to {out} ({n} of {total} items listed)").format(
+            out=out, n=result.items, total=result.items_total))  # fmt: skip
         if result.certification_withheld is None:
             say(_("VERIFIED; the report holds a certification."), style="bold green")
         elif result.verdict == "verified":

@@ -15,6 +15,7 @@ autoescaped: names in a manifest are hostile input.
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,10 +32,13 @@ from evidence_kit.custody import custody_log_path
 from evidence_kit.custody_append import Recorder
 from evidence_kit.custody_report import Anchor, event_views, handovers
 from evidence_kit.errors import UsageError
+from evidence_kit.exporters.hash_lists import hash_list_line
+from evidence_kit.exporters.source import STORED_KINDS
 from evidence_kit.i18n import _
 from evidence_kit.keys import KeyMaterial
 from evidence_kit.manifest import ItemTable
 from evidence_kit.models import ItemRecord, ManifestHead, ReportResult, VerificationReport
+from evidence_kit.naming import path_bytes
 from evidence_kit.progress import Progress
 from evidence_kit.provenance import TOOL
 from evidence_kit.reports.pdf import require_pdf_renderer, write_pdf
@@ -44,6 +48,7 @@ from evidence_kit.verify import VerifyRequest, verify_bundle
 
 ITEMS_PER_PAGE = 500
 MAX_PROBLEMS_LISTED = 1000
+DEFAULT_MAX_ITEMS = 5000
 ReportFormat = Literal["html", "pdf"]
 
 
@@ -57,8 +62,21 @@ class ReportRequest:
     anchor: Anchor | None = None
     skew_seconds: int = DEFAULT_SKEW_SECONDS
     certifier: str | None = None
+    max_items: int = DEFAULT_MAX_ITEMS
     overwrite: bool = False
     record: Recorder | None = None
+
+
+@dataclass
+class ItemSurvey:
+    """One pass over the items before the page is written: the problems to list first,
+    and the SHA-256 of the complete item list in the form ``export --format sha256sum``
+    writes, which ties every item's digest to the report however few rows it shows."""
+
+    problems: list[ItemRecord] = field(default_factory=list)
+    problem_count: int = 0
+    stored: int = 0
+    hash_list_sha256: str = ""
 
 
 @dataclass
@@ -87,7 +105,8 @@ def write_report(request: ReportRequest, progress: Progress | None = None) -> Re
 
     def render(bundle: Bundle, verification: VerificationReport) -> None:
         context = report_context(bundle, verification, request)
-        written["items"] = len(bundle.items) if bundle.items is not None else 0
+        written["total"] = context["item_count"]
+        written["items"] = context["items_listed"]
         with AtomicFile(request.output) as out:
             try:
                 pieces = report_template().generate(**context)
@@ -131,6 +150,7 @@ def write_report(request: ReportRequest, progress: Progress | None = None) -> Re
         certified=withheld is None,
         certification_withheld=withheld,
         items=written["items"],
+        items_total=written["total"],
         findings=len(verification.findings),
         recorded_event=recorded,
     )
@@ -174,6 +194,7 @@ def report_context(
     manifest = bundle.manifest
     items = bundle.items
     views = event_views(bundle.custody, bundle.container_sha256, trusted)
+    count = len(items) if items is not None else 0
     withheld = certification_withheld(verification)
     return {
         "_": _,
@@ -191,9 +212,10 @@ def report_context(
         "handovers": handovers(bundle.custody.events),
         "head": bundle.custody.head_sha256,
         "tokens": {e.seq: e.timestamp for e in bundle.custody.events if e.timestamp},
-        "item_count": len(items) if items is not None else 0,
-        "item_pages": _pages(items) if items is not None else iter(()),
-        "item_problems": _problems(items) if items is not None else ([], 0),
+        "item_count": count,
+        "items_listed": min(count, max(request.max_items, 0)),
+        "item_pages": _pages(items, request.max_items) if items is not None else iter(()),
+        "survey": survey_items(items) if items is not None else ItemSurvey(),
         "withheld": withheld,
         "reservations": reservations(verification),
         "certifier": request.certifier,
@@ -222,14 +244,16 @@ def stock_commands(
         ),
         (_("Open the container with age and 7-Zip"), _open_with_stock_tools(name, manifest)),
     ]
-    if verification.timestamps:
+    for check in verification.timestamps:
+        stem = f"kit/timestamp-{check.event_seq:04d}"
         commands.append(
             (
-                _("Each timestamp token (from the kit: the token beside the line it stamps)"),
-                "openssl ts -verify -in kit/stamped-line-0000.tsr "
-                "-data kit/stamped-line-0000.bin -CAfile tsa-root.pem",
+                _("The timestamp token of custody event {n} (from the kit: the token beside "
+                  "the line it stamps, and its request)").format(n=check.event_seq),
+                f"openssl ts -verify -in {stem}.tsr -data {stem}.bin -CAfile tsa-root.pem\n"
+                f"openssl ts -verify -in {stem}.tsr -queryfile {stem}.tsq -CAfile tsa-root.pem",
             )
-        )
+        )  # fmt: skip
     if manifest is not None:
         commands.append(
             (
@@ -258,10 +282,12 @@ def _open_with_stock_tools(name: str, manifest: ManifestHead | None) -> str:
     )
 
 
-def _pages(items: ItemTable) -> Iterator[ItemPage]:
+def _pages(items: ItemTable, limit: int) -> Iterator[ItemPage]:
     page: list[ItemRecord] = []
     first = 1
-    for item in items:
+    for number, item in enumerate(items, start=1):
+        if number > limit:
+            break
         page.append(item)
         if len(page) == ITEMS_PER_PAGE:
             yield ItemPage(first, first + len(page) - 1, page)
@@ -271,17 +297,21 @@ def _pages(items: ItemTable) -> Iterator[ItemPage]:
         yield ItemPage(first, first + len(page) - 1, page)
 
 
-def _problems(items: ItemTable) -> tuple[list[ItemRecord], int]:
-    """The first items with a problem (not ok, a lying extension, read errors), and how
-    many there are in all."""
-    listed: list[ItemRecord] = []
-    count = 0
+def survey_items(items: ItemTable) -> ItemSurvey:
+    """The items with a problem (not ok, a lying extension, read errors; the first
+    MAX_PROBLEMS_LISTED), and the digest of the complete SHA-256 list."""
+    survey = ItemSurvey()
+    listing = hashlib.sha256()
     for item in items:
         if item.status != "ok" or item.extension_mismatch is not None or item.read_errors:
-            count += 1
-            if len(listed) < MAX_PROBLEMS_LISTED:
-                listed.append(item)
-    return listed, count
+            survey.problem_count += 1
+            if len(survey.problems) < MAX_PROBLEMS_LISTED:
+                survey.problems.append(item)
+        if item.kind in STORED_KINDS and item.location is not None:
+            survey.stored += 1
+            listing.update(hash_list_line(item.digests["sha256"], path_bytes(item.path)))
+    survey.hash_list_sha256 = listing.hexdigest()
+    return survey
 
 
 def _size(path: Path) -> int | None:
@@ -292,11 +322,14 @@ def _size(path: Path) -> int | None:
 
 
 __all__ = [
+    "DEFAULT_MAX_ITEMS",
     "ITEMS_PER_PAGE",
+    "ItemSurvey",
     "ReportRequest",
     "certification_withheld",
     "report_format",
     "reservations",
     "stock_commands",
+    "survey_items",
     "write_report",
 ]
