@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -68,7 +69,8 @@ def export_command(
     )
     hint = EXPORT_FORMATS[result.format].check_hint
     if hint:
-        say(_("check it with: {command}").format(command=hint.format(out=out)))
+        command = hint.format(out=shlex.quote(str(out.resolve())))
+        say(_("check it with: {command}").format(command=command))
 
 
 __all__ = ["export_command"]
