@@ -42,9 +42,16 @@ demo: $(STAMP)
 	$(BIN)/evidence-kit verify $(DEMO)/leak-shop.zip --passphrase-file $(DEMO)/passphrase.txt \
 	    --trust $(DEMO)/officer.pub.pem --trust $(DEMO)/lab-keys/lab7.sign.pub.pem \
 	    --sign $(DEMO)/lab-keys/lab7.sign.pem --actor "Lab 7, examiner Wu" --quiet
+	@echo "== court: a printable report with the certification, and a kit to re-check it with stock tools"
+	$(BIN)/evidence-kit report $(DEMO)/leak-shop.zip --out $(DEMO)/report.html \
+	    --passphrase-file $(DEMO)/passphrase.txt --trust $(DEMO)/officer.pub.pem \
+	    --trust $(DEMO)/lab-keys/lab7.sign.pub.pem --certifier "Wu Min, examiner, Lab 7" --quiet
+	$(BIN)/evidence-kit export $(DEMO)/leak-shop.zip --format kit --out $(DEMO)/leak-shop.kit \
+	    --passphrase-file $(DEMO)/passphrase.txt
+	$(DEMO)/leak-shop.kit/VERIFY.sh
 	@echo "== what the bundle holds"
 	$(BIN)/evidence-kit inspect $(DEMO)/leak-shop.zip --passphrase-file $(DEMO)/passphrase.txt
-	@echo "== demo files are in $(DEMO)/ (the passphrase is in $(DEMO)/passphrase.txt)"
+	@echo "== demo files are in $(DEMO)/ (the passphrase is in $(DEMO)/passphrase.txt; the report is $(DEMO)/report.html)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check evidence_kit tests bench
