@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 DEMO   := demo
 CASE   := sample_cases/leak-shop
 
-.PHONY: demo test test-slow lint schemas bench clean
+.PHONY: demo test test-slow assurance lint schemas bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,10 @@ test: lint
 
 test-slow: $(STAMP)
 	$(BIN)/pytest -m slow
+
+assurance: $(STAMP)
+	$(BIN)/pytest tests/assurance tests/test_verify_tampering.py -m "slow or not slow" \
+	    --assurance-figures assurance-figures.json
 
 schemas: $(STAMP)
 	$(BIN)/python -m evidence_kit.schemas

@@ -28,7 +28,10 @@ from evidence_kit.keys import KeyMaterial
 from evidence_kit.models import AcquireResult, CaseInfo, ItemRecord, Manifest
 from evidence_kit.naming import path_bytes
 
-pytest_plugins = ("tests.tsa",)  # the local RFC 3161 TSA fixtures
+pytest_plugins = (
+    "tests.tsa",  # the local RFC 3161 TSA fixtures
+    "tests.assurance.figures",  # the assurance campaign's published figures
+)
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_CASES = REPO / "sample_cases"
