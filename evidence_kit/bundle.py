@@ -30,7 +30,13 @@ from evidence_kit.container import (
     read_layout,
     read_plain_member,
 )
-from evidence_kit.custody import CustodyLog, check_chain, custody_log_path, read_custody_log
+from evidence_kit.custody import (
+    CustodyLog,
+    check_chain,
+    custody_log_path,
+    read_custody_log,
+    signature_problem,
+)
 from evidence_kit.errors import NoUsableKey, UsageError, VerificationFailed
 from evidence_kit.i18n import _
 from evidence_kit.manifest import ItemTable, decode_manifest
@@ -343,7 +349,7 @@ def _read_seal(bundle: Bundle, trusted: set[str] | None) -> None:
             )
         bundle.check(name, trusted is None, _("sealed, unsigned"))
         return
-    reason = keys.check_signature(seal.signature, bundle.manifest_bytes or b"")
+    reason = signature_problem(seal.signature, bundle.manifest_bytes or b"")
     bundle.signer_fingerprint = seal.signature.fingerprint
     if reason is not None:
         bundle.seal_state = "unsealed"

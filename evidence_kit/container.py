@@ -350,8 +350,7 @@ _ZIP64_LOCATOR = struct.Struct("<4sIQI")
 _AES_EXTRA_ID = 0x9901
 _ZIP64_EXTRA_ID = 0x0001
 _FLAG_ENCRYPTED = 0x1
-_FLAG_DATA_DESCRIPTOR = 0x8
-_FLAG_UTF8 = 0x800
+_FLAG_DATA_DESCRIPTOR = 0x8  # reported on its own; any other flag but 0x1 is foreign
 METHOD_STORED = 0
 METHOD_AES = 99
 _VERSIONS_NEEDED = (20, 45)  # 2.0; 4.5 where ZIP64 is used
@@ -532,6 +531,7 @@ class _Central:
     internal_attr: int
     external_attr: int
     zip64: bool
+    extra_ids: frozenset[int]
 
 
 def _parse_central(directory: bytes, count: int, layout: Layout) -> list[_Central] | None:
@@ -601,6 +601,7 @@ def _parse_central(directory: bytes, count: int, layout: Layout) -> list[_Centra
                 internal_attr,
                 external_attr,
                 _ZIP64_EXTRA_ID in extras,
+                frozenset(extras),
             )
         )
     if pos != len(directory):
@@ -650,6 +651,7 @@ def _check_local(fp: BinaryIO, central: _Central, layout: Layout) -> MemberEntry
         if csize == 0xFFFFFFFF and len(local64) >= 2:
             csize = local64[1]
     data_offset = central.header_offset + _LOCAL.size + name_len + extra_len
+    local_zip64 = _ZIP64_EXTRA_ID in extras
     if (
         raw_name != central.raw_name
         or flags != central.flags
@@ -662,7 +664,8 @@ def _check_local(fp: BinaryIO, central: _Central, layout: Layout) -> MemberEntry
     ):
         problem("zip-local-header-mismatch", _("local and central headers disagree"))
     if (
-        needed not in _VERSIONS_NEEDED  # pyzipper 0.4 writes 2.0 in ZIP64 local headers too
+        # 2.0, or 4.5 beside a ZIP64 extra (pyzipper 0.4 writes 2.0 in ZIP64 local headers)
+        (needed != _VERSIONS_NEEDED[0] and not (local_zip64 and needed == _VERSIONS_NEEDED[1]))
         or central.needed != (_VERSIONS_NEEDED[1] if central.zip64 else _VERSIONS_NEEDED[0])
         or central.made != _MADE_BY_UNIX | central.needed
         or central.internal_attr != 0
@@ -672,9 +675,16 @@ def _check_local(fp: BinaryIO, central: _Central, layout: Layout) -> MemberEntry
         problem("zip-header-fields", _("versions, attributes or times are not as written"))
     if flags & _FLAG_DATA_DESCRIPTOR:
         problem("zip-data-descriptor", _("member uses a data descriptor"))
-    if flags & ~(_FLAG_ENCRYPTED | _FLAG_DATA_DESCRIPTOR | _FLAG_UTF8):
+    if flags & ~(_FLAG_ENCRYPTED | _FLAG_DATA_DESCRIPTOR):  # names are ASCII: no UTF-8 flag
         problem("zip-flags", _("unexpected general-purpose flags"))
     encrypted = bool(flags & _FLAG_ENCRYPTED)
+    # no extra field but AES (never in a key slot) and ZIP64 (in a local header when forced,
+    # in a central one past 4 GiB), in either header
+    written = (
+        {_ZIP64_EXTRA_ID} if name.startswith("keyslots/") else {_ZIP64_EXTRA_ID, _AES_EXTRA_ID}
+    )
+    if not set(extras) <= written or not central.extra_ids <= written:
+        problem("zip-extra-malformed", _("an extra field this format does not write"))
     if name.startswith("keyslots/"):
         if encrypted or method != METHOD_STORED or csize != usize:
             problem("zip-key-slot-form", _("key slot is not a plain stored member"))

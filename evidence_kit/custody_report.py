@@ -19,6 +19,7 @@ from evidence_kit.custody import (
     custody_log_path,
     line_sha256,
     read_custody_log,
+    signature_problem,
     signing_bytes,
 )
 from evidence_kit.custody_append import measure_container
@@ -182,7 +183,7 @@ def _view(
     signature = event.signature
     valid = trusted = None
     if signature is not None:
-        valid = keys.check_signature(signature, signing_bytes(event)) is None
+        valid = signature_problem(signature, signing_bytes(event)) is None
     if required is not None:
         trusted = signature is not None and signature.fingerprint in required
     return CustodyEventView(

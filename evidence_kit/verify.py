@@ -223,6 +223,13 @@ def _check_members(bundle: Bundle, manifest: ManifestHead) -> None:
         bundle.error("member-missing", name, _("listed in the manifest, absent from the container"))
     for name in sorted(actual - expected):
         bundle.error("member-unexpected", name, _("in the container, not in the manifest"))
+    found = [entry.name for entry in bundle.layout.entries]
+    if expected == actual and len(found) == len(actual):  # then: in the order written?
+        written = [slot.member for slot in manifest.key_slots]
+        written += [member.name for member in manifest.members] + [MANIFEST_MEMBER, SEAL_MEMBER]
+        moved = next((w for w, f in zip(written, found, strict=False) if w != f), None)
+        if moved is not None:
+            bundle.error("member-order", moved, _("members are not in the order they were written"))
     slots = dict(bundle.key_slots())
     for slot in manifest.key_slots:
         data = slots.get(slot.member)

@@ -7,8 +7,9 @@ Assurance given (ASSURANCE.md "Verification (the heart)", "Container and keys", 
   against the real custody log and against a custody log an attacker re-wrote to match the
   altered container (the log is not encrypted, and an unsigned log can be re-written);
 - each zip-level attack pyzipper lets through (swapped names, spliced members, changed
-  method, shrunk sizes, plaintext members, prefix, trailing bytes, comment, duplicate names,
-  overlaps, deleted members) fails with the reason code of the check that must catch it;
+  method, shrunk or zeroed sizes, plaintext members, prefix, trailing bytes, comment,
+  duplicate names, overlaps, deleted members, foreign extra fields and flags, a raised
+  version, reordered members) fails with the reason code of the check that must catch it;
 - a wrong identity or passphrase is "no usable key" (exit 4) and writes nothing;
 - inputs that are not bundles fail cleanly (exit 1, a message, no traceback);
 - the manifest signature holds under stock ``openssl``; every encrypted member is WinZip
@@ -16,7 +17,8 @@ Assurance given (ASSURANCE.md "Verification (the heart)", "Container and keys", 
   the tool writes or prints, and the files it writes are mode 0600.
 
 The zip structure is parsed here with ``struct`` on purpose, independently of
-``evidence_kit.container``, so the tests do not share the code's blind spots.
+``evidence_kit.container``, so the tests do not share the code's blind spots. Each sweep and
+each attack records its figure (``tests/assurance/figures.py``): tries, failures, reasons.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from evidence_kit.custody import custody_log_path, event_line
 from evidence_kit.errors import NoUsableKey
 from evidence_kit.models import CustodyEvent, VerificationReport
 from evidence_kit.verify import VerifyRequest, verify_bundle
+from tests.assurance.figures import Figures
 from tests.conftest import CASE, PASSPHRASE, AgeKey, MakeBundle, SigningKey, require_tool
 
 Cli = Callable[..., Any]
@@ -342,11 +345,28 @@ def test_without_key_container_and_custody_checked_contents_not(
 class Sweep:
     size: int
     outcomes: dict[int, str]  # offset -> "failed:code,code" | "verified" | "raised:Name"
-    unchecked: frozenset[int]  # header bytes no check covers yet (see BUG in the report)
     key_slot_data: frozenset[int]
 
     def where(self, predicate: Callable[[str], bool]) -> list[int]:
         return [offset for offset, outcome in self.outcomes.items() if predicate(outcome)]
+
+    def record(self, figures: Figures, name: str, note: str) -> None:
+        """The figure: every offset tried, those that failed verification, the reasons."""
+        record_outcomes(figures, name, list(self.outcomes.values()), note)
+
+
+def record_outcomes(figures: Figures, name: str, outcomes: list[str], note: str) -> None:
+    """One try per outcome; each reason code counts the tries it was reported in ("verified"
+    and "raised:Name" count as reasons too, so an undetected try shows in the figure)."""
+    reasons = [
+        reason
+        for outcome in outcomes
+        for reason in (
+            outcome.split(":", 1)[1].split(",") if outcome.startswith("failed:") else [outcome]
+        )
+    ]
+    detected = sum(1 for outcome in outcomes if outcome.startswith("failed:"))
+    figures.record(name, len(outcomes), detected, reasons, note=note)
 
 
 def _outcome(container: Path, age_key: AgeKey) -> str:
@@ -361,24 +381,16 @@ def _outcome(container: Path, age_key: AgeKey) -> str:
     return "failed:" + ",".join(sorted(errors(report)))
 
 
-def _unchecked_and_slots(data: bytes) -> tuple[frozenset[int], frozenset[int]]:
-    """Offsets of the header bytes no check covers yet (local version-needed; central
-    version-made-by, version-needed, internal and external attributes), and of key slot data."""
-    unchecked: set[int] = set()
+def _key_slot_data(data: bytes) -> frozenset[int]:
+    """Offsets of the key slots' data (age files, stored in the clear)."""
     slots: set[int] = set()
     offset = 0
-    members = split_zip(data)
-    for member in members:
-        unchecked |= {offset + L_NEEDED, offset + L_NEEDED + 1}
+    for member in split_zip(data):
         if member.name.startswith("keyslots/"):
             start = offset + member.data_start
             slots |= set(range(start, start + len(member.data)))
         offset += len(member.local)
-    for member in members:  # offset is now where the central directory starts
-        unchecked |= {offset + i for i in range(C_MADE, C_FLAGS)}
-        unchecked |= {offset + i for i in range(C_IATTR, C_OFFSET)}
-        offset += len(member.central)
-    return frozenset(unchecked), frozenset(slots)
+    return frozenset(slots)
 
 
 def run_sweep(built: Built, folder: Path, age_key: AgeKey, mask: int, *, forge: bool) -> Sweep:
@@ -392,8 +404,7 @@ def run_sweep(built: Built, folder: Path, age_key: AgeKey, mask: int, *, forge: 
         if forge:
             forge_log(container, template)
         outcomes[offset] = _outcome(container, age_key)
-    unchecked, slots = _unchecked_and_slots(built.container)
-    return Sweep(len(built.container), outcomes, unchecked, slots)
+    return Sweep(len(built.container), outcomes, _key_slot_data(built.container))
 
 
 @pytest.fixture(scope="module")
@@ -419,9 +430,18 @@ def test_sweep_container_is_small(small: Built) -> None:
     ]
 
 
-def test_every_byte_flip_fails_against_the_custody_log(sweep_ff: Sweep) -> None:
+SWEEP_NOTE = "small unsigned bundle ({size:,} bytes, 4 members), verified with the key"
+FORGED_NOTE = SWEEP_NOTE + "; custody log re-written to record the altered container's SHA-256"
+
+
+def test_every_byte_flip_fails_against_the_custody_log(sweep_ff: Sweep, figures: Figures) -> None:
     """0xFF at each offset, log untouched, key given: always failed, hash mismatch named,
     never NoUsableKey (an unusable slot on an altered container is a finding)."""
+    sweep_ff.record(
+        figures,
+        "small container: every byte flip (0xff), custody log untouched",
+        SWEEP_NOTE.format(size=sweep_ff.size),
+    )
     assert len(sweep_ff.outcomes) == sweep_ff.size
     not_failed = sweep_ff.where(lambda o: not o.startswith("failed:"))
     assert not_failed == [], {o: sweep_ff.outcomes[o] for o in not_failed[:20]}
@@ -445,19 +465,25 @@ def test_every_byte_flip_with_a_forged_log_is_a_failure_not_a_key_problem(
         assert "key-slot-corrupt" in sweep_ff_forged.outcomes[offset], offset
 
 
-def test_every_checked_byte_flip_fails_with_a_forged_log(sweep_ff_forged: Sweep) -> None:
-    """Every flip fails verification even when the custody log was re-written to match it,
-    and more than 95 % of them with a reason deeper than the container hash."""
+def test_every_byte_flip_fails_with_a_forged_log(sweep_ff_forged: Sweep, figures: Figures) -> None:
+    """Every flip fails verification even when the custody log was re-written to match the
+    altered container: the contents checks catch each one, header bytes included (versions,
+    attributes: ``zip-header-fields``)."""
     sweep = sweep_ff_forged
-    verified = set(sweep.where(lambda o: o == "verified"))
-    failed = set(sweep.where(lambda o: o.startswith("failed:")))
-    assert verified <= sweep.unchecked
-    assert set(range(sweep.size)) - sweep.unchecked <= failed
-    assert len(failed) > 0.95 * sweep.size
+    sweep.record(
+        figures,
+        "small container: every byte flip (0xff), custody log forged",
+        FORGED_NOTE.format(size=sweep.size),
+    )
+    not_failed = sweep.where(lambda o: not o.startswith("failed:"))
+    assert not_failed == [], {o: sweep.outcomes[o] for o in not_failed[:20]}
+    assert sweep.where(lambda o: "custody-container-hash-mismatch" in o) == []  # forgery holds
 
 
 @pytest.mark.parametrize("forge", [False, True], ids=["log-untouched", "log-forged"])
-def test_every_truncation_fails(small: Built, tmp_path: Path, age_key: AgeKey, forge: bool) -> None:
+def test_every_truncation_fails(
+    small: Built, tmp_path: Path, age_key: AgeKey, forge: bool, figures: Figures
+) -> None:
     container = place(small, tmp_path)
     template = forged_template(small.log)
     outcomes = {}
@@ -466,6 +492,13 @@ def test_every_truncation_fails(small: Built, tmp_path: Path, age_key: AgeKey, f
         if forge:
             forge_log(container, template)
         outcomes[length] = _outcome(container, age_key)
+    record_outcomes(
+        figures,
+        f"small container: every truncation, custody log {'forged' if forge else 'untouched'}",
+        list(outcomes.values()),
+        (FORGED_NOTE if forge else SWEEP_NOTE).format(size=len(small.container))
+        + "; lengths 0 to size - 1",
+    )
     bad = {n: o for n, o in outcomes.items() if not o.startswith("failed:")}
     assert bad == {}
 
@@ -483,13 +516,27 @@ def sweep_01_forged(
 
 
 @pytest.mark.slow
-def test_every_low_bit_flip_fails_against_the_custody_log(sweep_01: Sweep) -> None:
+def test_every_low_bit_flip_fails_against_the_custody_log(
+    sweep_01: Sweep, figures: Figures
+) -> None:
+    sweep_01.record(
+        figures,
+        "small container: every byte flip (0x01), custody log untouched",
+        SWEEP_NOTE.format(size=sweep_01.size),
+    )
     not_failed = sweep_01.where(lambda o: not o.startswith("failed:"))
     assert not_failed == [], {o: sweep_01.outcomes[o] for o in not_failed[:20]}
 
 
 @pytest.mark.slow
-def test_every_low_bit_flip_fails_with_a_forged_log(sweep_01_forged: Sweep) -> None:
+def test_every_low_bit_flip_fails_with_a_forged_log(
+    sweep_01_forged: Sweep, figures: Figures
+) -> None:
+    sweep_01_forged.record(
+        figures,
+        "small container: every byte flip (0x01), custody log forged",
+        FORGED_NOTE.format(size=sweep_01_forged.size),
+    )
     not_failed = sweep_01_forged.where(lambda o: not o.startswith("failed:"))
     assert not_failed == [], {o: sweep_01_forged.outcomes[o] for o in not_failed[:20]}
 
@@ -502,14 +549,24 @@ def attack(
     folder: Path,
     age_key: AgeKey,
     change: Callable[[list[Member]], list[Member] | bytes],
+    figures: Figures,
+    name: str,
 ) -> VerificationReport:
-    """Apply ``change``, forge the log to match, verify with the key."""
+    """Apply ``change``, forge the log to match, verify with the key; record the figure
+    "zip attack: ``name``" (one try, the reason codes found)."""
     members = split_zip(built.container)
     changed = change(members)
     data = changed if isinstance(changed, bytes) else join_zip(changed)
     assert data != built.container
     container = place(built, folder, data, forge=True)
     report = verify(container, age_key)
+    figures.record(
+        f"zip attack: {name}",
+        1,
+        int(report.verdict == "failed"),
+        sorted(errors(report)),
+        note="custody log re-written to match; verified with the key",
+    )
     assert report.verdict == "failed"
     assert "custody-container-hash-mismatch" not in errors(report)  # the forgery holds
     return report
@@ -527,7 +584,9 @@ def test_forged_log_alone_verifies(shaped: Built, tmp_path: Path, age_key: AgeKe
     assert verify(container, age_key).verdict == "verified"
 
 
-def test_swapped_item_member_names_fail(shaped: Built, tmp_path: Path, age_key: AgeKey) -> None:
+def test_swapped_item_member_names_fail(
+    shaped: Built, tmp_path: Path, age_key: AgeKey, figures: Figures
+) -> None:
     def swap(members: list[Member]) -> list[Member]:
         one, two = by_name(members, "item/000001"), by_name(members, "item/000002")
         assert len(members[one].data) == len(members[two].data)
@@ -537,11 +596,13 @@ def test_swapped_item_member_names_fail(shaped: Built, tmp_path: Path, age_key: 
         )
         return members
 
-    report = attack(shaped, tmp_path, age_key, swap)
+    report = attack(shaped, tmp_path, age_key, swap, figures, "swap two item members' names")
     assert {"member-digest-mismatch", "item-digest-mismatch"} <= errors(report)
 
 
-def test_swapped_item_and_pack_names_fail(shaped: Built, tmp_path: Path, age_key: AgeKey) -> None:
+def test_swapped_item_and_pack_names_fail(
+    shaped: Built, tmp_path: Path, age_key: AgeKey, figures: Figures
+) -> None:
     def swap(members: list[Member]) -> list[Member]:
         item, pack = by_name(members, "item/000001"), by_name(members, "pack/000001")
         members[item], members[pack] = (
@@ -550,13 +611,15 @@ def test_swapped_item_and_pack_names_fail(shaped: Built, tmp_path: Path, age_key
         )
         return members
 
-    report = attack(shaped, tmp_path, age_key, swap)
+    report = attack(
+        shaped, tmp_path, age_key, swap, figures, "swap an item member's and a pack's names"
+    )
     assert "member-size-mismatch" in errors(report)
 
 
 @pytest.mark.parametrize("name", ["item/000001", "pack/000001"])
 def test_member_spliced_from_a_bundle_with_the_same_key_fails(
-    twins: tuple[Built, Built], tmp_path: Path, age_key: AgeKey, name: str
+    twins: tuple[Built, Built], tmp_path: Path, age_key: AgeKey, name: str, figures: Figures
 ) -> None:
     first, second = twins
     donor = split_zip(second.container)[by_name(split_zip(second.container), name)]
@@ -567,7 +630,14 @@ def test_member_spliced_from_a_bundle_with_the_same_key_fails(
         members[index] = donor
         return members
 
-    report = attack(first, tmp_path, age_key, splice)
+    report = attack(
+        first,
+        tmp_path,
+        age_key,
+        splice,
+        figures,
+        "splice in a member from a bundle with the same key",
+    )
     assert "member-digest-mismatch" in errors(report)
     assert "member-authentication-failed" not in errors(report)  # it decrypts: same key
     if name.startswith("item/"):
@@ -589,7 +659,7 @@ def test_spliced_member_decrypts_with_the_shared_key(
     [("pack/000001", "zip-plaintext-member"), ("manifest.json", "zip-plaintext-member")],
 )
 def test_compression_method_changed_in_both_headers_fails(
-    shaped: Built, tmp_path: Path, age_key: AgeKey, name: str, code: str
+    shaped: Built, tmp_path: Path, age_key: AgeKey, name: str, code: str, figures: Figures
 ) -> None:
     def stored(members: list[Member]) -> list[Member]:
         index = by_name(members, name)
@@ -598,7 +668,9 @@ def test_compression_method_changed_in_both_headers_fails(
         )
         return members
 
-    assert code in errors(attack(shaped, tmp_path, age_key, stored))
+    assert code in errors(
+        attack(shaped, tmp_path, age_key, stored, figures, "change a member's compression method")
+    )
 
 
 @pytest.mark.parametrize(
@@ -607,18 +679,33 @@ def test_compression_method_changed_in_both_headers_fails(
     ids=["deflate-inside", "AE-1", "AES-128", "AES-192"],
 )
 def test_aes_parameters_changed_in_both_headers_fail(
-    shaped: Built, tmp_path: Path, age_key: AgeKey, version: int, strength: int, method: int
+    shaped: Built,
+    tmp_path: Path,
+    age_key: AgeKey,
+    version: int,
+    strength: int,
+    method: int,
+    figures: Figures,
 ) -> None:
     def weaken(members: list[Member]) -> list[Member]:
         index = by_name(members, "pack/000001")
         members[index] = with_aes_extra(members[index], version, strength, method)
         return members
 
-    assert "zip-aes-parameters" in errors(attack(shaped, tmp_path, age_key, weaken))
+    assert "zip-aes-parameters" in errors(
+        attack(
+            shaped,
+            tmp_path,
+            age_key,
+            weaken,
+            figures,
+            "change the AES strength, version or inner method",
+        )
+    )
 
 
 def test_shrunk_plain_size_in_both_headers_fails(
-    shaped: Built, tmp_path: Path, age_key: AgeKey
+    shaped: Built, tmp_path: Path, age_key: AgeKey, figures: Figures
 ) -> None:
     def shrink(members: list[Member]) -> list[Member]:
         index = by_name(members, "item/000001")
@@ -630,11 +717,13 @@ def test_shrunk_plain_size_in_both_headers_fails(
         )
         return members
 
-    assert "zip-size-mismatch" in errors(attack(shaped, tmp_path, age_key, shrink))
+    assert "zip-size-mismatch" in errors(
+        attack(shaped, tmp_path, age_key, shrink, figures, "shrink a member's plain size")
+    )
 
 
 def test_shrunk_member_with_both_sizes_and_data_cut_fails(
-    shaped: Built, tmp_path: Path, age_key: AgeKey
+    shaped: Built, tmp_path: Path, age_key: AgeKey, figures: Figures
 ) -> None:
     """Sizes consistent with each other and the layout: only decryption can tell."""
 
@@ -652,11 +741,167 @@ def test_shrunk_member_with_both_sizes_and_data_cut_fails(
         members[index] = Member(shorter.local[:-26] + shorter.local[-10:], shorter.central)
         return members
 
-    found = errors(attack(shaped, tmp_path, age_key, cut))
+    found = errors(
+        attack(shaped, tmp_path, age_key, cut, figures, "shrink a member's sizes and cut its data")
+    )
     assert found & {"member-size-mismatch", "member-authentication-failed"}
 
 
-def test_added_plaintext_member_fails(shaped: Built, tmp_path: Path, age_key: AgeKey) -> None:
+@pytest.mark.parametrize(
+    ("local", "central", "cut", "expected"),
+    [
+        ({L_USIZE: ("<I", 0)}, {C_USIZE: ("<I", 0)}, False, {"zip-size-mismatch"}),
+        ({L_CSIZE: ("<I", 0)}, {C_CSIZE: ("<I", 0)}, False, {"zip-size-mismatch", "zip-gap"}),
+        (
+            {L_CSIZE: ("<I", 0), L_USIZE: ("<I", 0)},
+            {C_CSIZE: ("<I", 0), C_USIZE: ("<I", 0)},
+            False,
+            {"zip-size-mismatch", "zip-gap"},
+        ),
+        (
+            {L_CSIZE: ("<I", 0), L_USIZE: ("<I", 0)},
+            {C_CSIZE: ("<I", 0), C_USIZE: ("<I", 0)},
+            True,
+            {"zip-size-mismatch", "member-size-mismatch"},
+        ),
+        ({}, {C_USIZE: ("<I", 0), C_CSIZE: ("<I", 0)}, False, {"zip-local-header-mismatch"}),
+    ],
+    ids=["plain-size", "encrypted-size", "both-sizes", "both-sizes-data-dropped", "central-only"],
+)
+def test_zeroed_member_size_fails(
+    shaped: Built,
+    tmp_path: Path,
+    age_key: AgeKey,
+    figures: Figures,
+    local: dict[int, tuple[str, int]],
+    central: dict[int, tuple[str, int]],
+    cut: bool,
+    expected: set[str],
+) -> None:
+    """A size set to zero, in one header or both; with ``cut`` the member's data is
+    dropped too, so the layout is consistent and only the manifest can tell."""
+
+    def zero(members: list[Member]) -> list[Member]:
+        index = by_name(members, "item/000001")
+        zeroed = with_fields(members[index], local=local, central=central)
+        members[index] = (
+            Member(zeroed.local[: zeroed.data_start], zeroed.central) if cut else zeroed
+        )
+        return members
+
+    report = attack(shaped, tmp_path, age_key, zero, figures, "zero a member's size")
+    assert expected <= errors(report)
+
+
+def with_extra_field(member: Member, *, local: bool, central: bool) -> Member:
+    """The member with an empty extra field of a foreign id (0xCAFE) added to its headers."""
+    extra = struct.pack("<HH", 0xCAFE, 0)
+    local_blob, central_blob = member.local, member.central
+    if local:
+        name_len, extra_len = struct.unpack_from("<HH", local_blob, L_NLEN)
+        end = LOCAL.size + name_len + extra_len
+        local_blob = patch(local_blob[:end] + extra + local_blob[end:], L_ELEN, "<H", extra_len + 4)
+    if central:
+        name_len, extra_len = struct.unpack_from("<HH", central_blob, C_NLEN)
+        end = CENTRAL.size + name_len + extra_len
+        central_blob = patch(
+            central_blob[:end] + extra + central_blob[end:], C_ELEN, "<H", extra_len + 4
+        )
+    return Member(local_blob, central_blob)
+
+
+@pytest.mark.parametrize(
+    ("name", "local", "central"),
+    [
+        ("pack/000001", True, False),
+        ("pack/000001", False, True),
+        ("pack/000001", True, True),
+        ("keyslots/00-x25519.age", True, True),
+    ],
+    ids=["local", "central", "both", "key-slot-both"],
+)
+def test_added_extra_field_fails(
+    shaped: Built,
+    tmp_path: Path,
+    age_key: AgeKey,
+    figures: Figures,
+    name: str,
+    local: bool,
+    central: bool,
+) -> None:
+    """An extra field pyzipper ignores, the offsets adjusted: the member still decrypts."""
+
+    def add(members: list[Member]) -> list[Member]:
+        index = by_name(members, name)
+        members[index] = with_extra_field(members[index], local=local, central=central)
+        return members
+
+    report = attack(shaped, tmp_path, age_key, add, figures, "add an extra field to a header")
+    assert "zip-extra-malformed" in errors(report)
+
+
+def test_utf8_name_flag_set_in_both_headers_fails(
+    shaped: Built, tmp_path: Path, age_key: AgeKey, figures: Figures
+) -> None:
+    """Names are ASCII: the writer never sets general-purpose bit 11."""
+
+    def flag(members: list[Member]) -> list[Member]:
+        index = by_name(members, "pack/000001")
+        (flags,) = struct.unpack_from("<H", members[index].central, C_FLAGS)
+        members[index] = with_fields(
+            members[index],
+            local={L_FLAGS: ("<H", flags | 0x800)},
+            central={C_FLAGS: ("<H", flags | 0x800)},
+        )
+        return members
+
+    report = attack(shaped, tmp_path, age_key, flag, figures, "set the UTF-8 name flag")
+    assert "zip-flags" in errors(report)
+
+
+@pytest.mark.parametrize("version", [45, 63])
+def test_local_version_needed_raised_fails(
+    shaped: Built, tmp_path: Path, age_key: AgeKey, figures: Figures, version: int
+) -> None:
+    """4.5 belongs beside a ZIP64 extra only; this member has none."""
+
+    def raise_version(members: list[Member]) -> list[Member]:
+        index = by_name(members, "pack/000001")
+        members[index] = with_fields(members[index], local={L_NEEDED: ("<H", version)}, central={})
+        return members
+
+    report = attack(
+        shaped, tmp_path, age_key, raise_version, figures, "raise a local version needed"
+    )
+    assert errors(report) == {"zip-header-fields"}
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("item/000001", "pack/000001"),
+        ("item/000001", "item/000002"),
+        ("manifest.json", "seal.json"),
+    ],
+)
+def test_reordered_members_fail(
+    shaped: Built, tmp_path: Path, age_key: AgeKey, figures: Figures, first: str, second: str
+) -> None:
+    """Two whole members change places, offsets adjusted: every byte still authenticates,
+    but this is not the container that was written."""
+
+    def reorder(members: list[Member]) -> list[Member]:
+        one, two = by_name(members, first), by_name(members, second)
+        members[one], members[two] = members[two], members[one]
+        return members
+
+    report = attack(shaped, tmp_path, age_key, reorder, figures, "reorder members")
+    assert errors(report) == {"member-order"}
+
+
+def test_added_plaintext_member_fails(
+    shaped: Built, tmp_path: Path, age_key: AgeKey, figures: Figures
+) -> None:
     """A stored, unencrypted member appended with the standard library's zipfile."""
 
     def append(members: list[Member]) -> bytes:
@@ -665,12 +910,12 @@ def test_added_plaintext_member_fails(shaped: Built, tmp_path: Path, age_key: Ag
             archive.writestr("item/000009", b"planted evidence\n")
         return buffer.getvalue()
 
-    found = errors(attack(shaped, tmp_path, age_key, append))
+    found = errors(attack(shaped, tmp_path, age_key, append, figures, "add a plaintext member"))
     assert {"zip-plaintext-member", "member-unexpected"} <= found
 
 
 def test_added_plaintext_key_slot_named_member_fails(
-    shaped: Built, tmp_path: Path, age_key: AgeKey
+    shaped: Built, tmp_path: Path, age_key: AgeKey, figures: Figures
 ) -> None:
     """Key slots are the one stored kind: an extra one is still not in the manifest."""
 
@@ -680,63 +925,111 @@ def test_added_plaintext_key_slot_named_member_fails(
             archive.writestr("keyslots/09-x25519.age", b"age-encryption.org/v1\n")
         return buffer.getvalue()
 
-    assert "member-unexpected" in errors(attack(shaped, tmp_path, age_key, append))
+    assert "member-unexpected" in errors(
+        attack(
+            shaped, tmp_path, age_key, append, figures, "add a plaintext member named as a key slot"
+        )
+    )
 
 
-def test_prepended_bytes_fail(shaped: Built, tmp_path: Path, age_key: AgeKey) -> None:
-    report = attack(shaped, tmp_path, age_key, lambda m: b"MZ" + bytes(62) + join_zip(m))
+def test_prepended_bytes_fail(
+    shaped: Built, tmp_path: Path, age_key: AgeKey, figures: Figures
+) -> None:
+    report = attack(
+        shaped,
+        tmp_path,
+        age_key,
+        lambda m: b"MZ" + bytes(62) + join_zip(m),
+        figures,
+        "prepend bytes",
+    )
     assert "zip-prefix" in errors(report)
 
 
 def test_prepended_bytes_with_offsets_adjusted_fail(
-    shaped: Built, tmp_path: Path, age_key: AgeKey
+    shaped: Built, tmp_path: Path, age_key: AgeKey, figures: Figures
 ) -> None:
     """As `zip -A` would leave it: every directory offset moved past the prefix."""
     prefix = b"#!/bin/sh\nexit 0\n"
-    report = attack(shaped, tmp_path, age_key, lambda m: join_zip(m, prefix=prefix))
+    report = attack(
+        shaped,
+        tmp_path,
+        age_key,
+        lambda m: join_zip(m, prefix=prefix),
+        figures,
+        "prepend bytes, directory offsets adjusted",
+    )
     found = errors(report)
     assert found & {"zip-prefix", "zip-gap"}
 
 
-def test_appended_bytes_fail(shaped: Built, tmp_path: Path, age_key: AgeKey) -> None:
-    report = attack(shaped, tmp_path, age_key, lambda m: join_zip(m) + b"\x00trailer")
+def test_appended_bytes_fail(
+    shaped: Built, tmp_path: Path, age_key: AgeKey, figures: Figures
+) -> None:
+    report = attack(
+        shaped, tmp_path, age_key, lambda m: join_zip(m) + b"\x00trailer", figures, "append bytes"
+    )
     assert "zip-trailing-bytes" in errors(report)
 
 
-def test_zip_comment_fails(shaped: Built, tmp_path: Path, age_key: AgeKey) -> None:
-    report = attack(shaped, tmp_path, age_key, lambda m: join_zip(m, comment=b"hello"))
+def test_zip_comment_fails(
+    shaped: Built, tmp_path: Path, age_key: AgeKey, figures: Figures
+) -> None:
+    report = attack(
+        shaped,
+        tmp_path,
+        age_key,
+        lambda m: join_zip(m, comment=b"hello"),
+        figures,
+        "add a zip comment",
+    )
     assert errors(report) & {"zip-comment", "zip-trailing-bytes"}
 
 
 def test_zip_comment_is_reported_as_a_comment(
-    shaped: Built, tmp_path: Path, age_key: AgeKey
+    shaped: Built, tmp_path: Path, age_key: AgeKey, figures: Figures
 ) -> None:
-    report = attack(shaped, tmp_path, age_key, lambda m: join_zip(m, comment=b"hello"))
+    report = attack(
+        shaped,
+        tmp_path,
+        age_key,
+        lambda m: join_zip(m, comment=b"hello"),
+        figures,
+        "add a zip comment",
+    )
     assert errors(report) == {"zip-comment"}
 
 
 def test_comment_length_without_comment_fails(
-    shaped: Built, tmp_path: Path, age_key: AgeKey
+    shaped: Built, tmp_path: Path, age_key: AgeKey, figures: Figures
 ) -> None:
     def lying_length(members: list[Member]) -> bytes:
         data = join_zip(members)
         return patch(data, len(data) - 2, "<H", 5)
 
-    assert "zip-comment" in errors(attack(shaped, tmp_path, age_key, lying_length))
+    assert "zip-comment" in errors(
+        attack(
+            shaped, tmp_path, age_key, lying_length, figures, "set a comment length with no comment"
+        )
+    )
 
 
-def test_duplicate_member_name_fails(shaped: Built, tmp_path: Path, age_key: AgeKey) -> None:
+def test_duplicate_member_name_fails(
+    shaped: Built, tmp_path: Path, age_key: AgeKey, figures: Figures
+) -> None:
     def duplicate(members: list[Member]) -> list[Member]:
         index = by_name(members, "item/000002")
         members[index] = renamed(members[index], "item/000001")
         return members
 
-    found = errors(attack(shaped, tmp_path, age_key, duplicate))
+    found = errors(attack(shaped, tmp_path, age_key, duplicate, figures, "duplicate a member name"))
     assert "zip-duplicate-name" in found
     assert "member-missing" in found
 
 
-def test_duplicated_member_copy_fails(shaped: Built, tmp_path: Path, age_key: AgeKey) -> None:
+def test_duplicated_member_copy_fails(
+    shaped: Built, tmp_path: Path, age_key: AgeKey, figures: Figures
+) -> None:
     """The same member twice (a second copy appended before the manifest)."""
 
     def copy(members: list[Member]) -> list[Member]:
@@ -744,10 +1037,14 @@ def test_duplicated_member_copy_fails(shaped: Built, tmp_path: Path, age_key: Ag
         members.insert(index + 1, members[index])
         return members
 
-    assert "zip-duplicate-name" in errors(attack(shaped, tmp_path, age_key, copy))
+    assert "zip-duplicate-name" in errors(
+        attack(shaped, tmp_path, age_key, copy, figures, "duplicate a member (a second copy)")
+    )
 
 
-def test_overlapping_members_fail(shaped: Built, tmp_path: Path, age_key: AgeKey) -> None:
+def test_overlapping_members_fail(
+    shaped: Built, tmp_path: Path, age_key: AgeKey, figures: Figures
+) -> None:
     """The seal's central record points at the manifest's local header."""
 
     def overlap(members: list[Member]) -> bytes:
@@ -761,24 +1058,44 @@ def test_overlapping_members_fail(shaped: Built, tmp_path: Path, age_key: AgeKey
             directory += len(member.central)
         return bytes(data)
 
-    assert "zip-overlap" in errors(attack(shaped, tmp_path, age_key, overlap))
+    assert "zip-overlap" in errors(
+        attack(shaped, tmp_path, age_key, overlap, figures, "make two members overlap")
+    )
 
 
-def test_deleted_seal_is_unsealed_and_fails(shaped: Built, tmp_path: Path, age_key: AgeKey) -> None:
-    report = attack(shaped, tmp_path, age_key, lambda m: [x for x in m if x.name != "seal.json"])
+def test_deleted_seal_is_unsealed_and_fails(
+    shaped: Built, tmp_path: Path, age_key: AgeKey, figures: Figures
+) -> None:
+    report = attack(
+        shaped,
+        tmp_path,
+        age_key,
+        lambda m: [x for x in m if x.name != "seal.json"],
+        figures,
+        "delete the seal",
+    )
     assert report.seal == "unsealed"
     assert {"unsealed", "member-missing"} <= errors(report)
 
 
 @pytest.mark.parametrize("name", ["item/000002", "pack/000001", "manifest.json"])
-def test_deleted_member_fails(shaped: Built, tmp_path: Path, age_key: AgeKey, name: str) -> None:
-    report = attack(shaped, tmp_path, age_key, lambda m: [x for x in m if x.name != name])
+def test_deleted_member_fails(
+    shaped: Built, tmp_path: Path, age_key: AgeKey, name: str, figures: Figures
+) -> None:
+    report = attack(
+        shaped,
+        tmp_path,
+        age_key,
+        lambda m: [x for x in m if x.name != name],
+        figures,
+        "delete a member",
+    )
     expected = "manifest-missing" if name == "manifest.json" else "member-missing"
     assert expected in errors(report)
 
 
 def test_local_name_differing_from_central_fails(
-    shaped: Built, tmp_path: Path, age_key: AgeKey
+    shaped: Built, tmp_path: Path, age_key: AgeKey, figures: Figures
 ) -> None:
     def rename_local(members: list[Member]) -> list[Member]:
         index = by_name(members, "item/000001")
@@ -786,12 +1103,21 @@ def test_local_name_differing_from_central_fails(
         members[index] = Member(local, members[index].central)
         return members
 
-    assert "zip-local-header-mismatch" in errors(attack(shaped, tmp_path, age_key, rename_local))
+    assert "zip-local-header-mismatch" in errors(
+        attack(
+            shaped,
+            tmp_path,
+            age_key,
+            rename_local,
+            figures,
+            "rename a member in its local header only",
+        )
+    )
 
 
 @pytest.mark.parametrize("name", ["pack/000001", "item/000001", "manifest.json", "seal.json"])
 def test_flipped_ciphertext_byte_fails_authentication(
-    shaped: Built, tmp_path: Path, age_key: AgeKey, name: str
+    shaped: Built, tmp_path: Path, age_key: AgeKey, name: str, figures: Figures
 ) -> None:
     def flip(members: list[Member]) -> list[Member]:
         index = by_name(members, name)
@@ -802,12 +1128,14 @@ def test_flipped_ciphertext_byte_fails_authentication(
         members[index] = Member(bytes(local), member.central)
         return members
 
-    assert "member-authentication-failed" in errors(attack(shaped, tmp_path, age_key, flip))
+    assert "member-authentication-failed" in errors(
+        attack(shaped, tmp_path, age_key, flip, figures, "flip a ciphertext byte")
+    )
 
 
 @pytest.mark.parametrize("headers", ["central", "both"])
 def test_cleared_encrypted_flag_fails_cleanly(
-    shaped: Built, tmp_path: Path, age_key: AgeKey, cli: Cli, headers: str
+    shaped: Built, tmp_path: Path, age_key: AgeKey, cli: Cli, headers: str, figures: Figures
 ) -> None:
     def clear(members: list[Member]) -> list[Member]:
         index = by_name(members, "pack/000001")
@@ -818,7 +1146,7 @@ def test_cleared_encrypted_flag_fails_cleanly(
         )
         return members
 
-    found = errors(attack(shaped, tmp_path, age_key, clear))
+    found = errors(attack(shaped, tmp_path, age_key, clear, figures, "clear the encrypted flag"))
     assert found & {"zip-local-header-mismatch", "zip-plaintext-member"}
     result = cli("verify", tmp_path / "B.zip", "--identity", age_key.identity_file)
     no_traceback(result)
@@ -826,16 +1154,19 @@ def test_cleared_encrypted_flag_fails_cleanly(
 
 
 def test_altered_key_slot_with_forged_log_is_a_verification_failure(
-    shaped: Built, tmp_path: Path, age_key: AgeKey, cli: Cli
+    shaped: Built, tmp_path: Path, age_key: AgeKey, cli: Cli, figures: Figures
 ) -> None:
     """A damaged key slot is tampering (exit 1), not a wrong identity (exit 4)."""
-    members = split_zip(shaped.container)
-    slot = members[0]
-    local = bytearray(slot.local)
-    local[slot.data_start + 40] ^= 0x01
-    members[0] = Member(bytes(local), slot.central)
-    container = place(shaped, tmp_path, join_zip(members), forge=True)
-    report = verify(container, age_key)
+
+    def alter(members: list[Member]) -> list[Member]:
+        slot = members[0]
+        local = bytearray(slot.local)
+        local[slot.data_start + 40] ^= 0x01
+        members[0] = Member(bytes(local), slot.central)
+        return members
+
+    report = attack(shaped, tmp_path, age_key, alter, figures, "alter a key slot byte")
+    container = tmp_path / "B.zip"
     assert report.verdict == "failed"
     assert {"key-slot-corrupt", "key-slot-unusable"} <= errors(report)
     result = cli("verify", container, "--identity", age_key.identity_file)
@@ -844,7 +1175,7 @@ def test_altered_key_slot_with_forged_log_is_a_verification_failure(
 
 
 def test_member_passing_the_password_check_under_another_key_fails_on_the_mac(
-    shaped: Built, tmp_path: Path, age_key: AgeKey
+    shaped: Built, tmp_path: Path, age_key: AgeKey, figures: Figures
 ) -> None:
     """WinZip AES checks only 2 bytes before decrypting: 1 wrong key in 65,536 passes. A
     member encrypted under another key, given the verifier this key expects, must still
@@ -876,7 +1207,14 @@ def test_member_passing_the_password_check_under_another_key_fails_on_the_mac(
         members[index] = Member(member.local[: member.data_start] + data, member.central)
         return members
 
-    report = attack(shaped, tmp_path, age_key, splice)
+    report = attack(
+        shaped,
+        tmp_path,
+        age_key,
+        splice,
+        figures,
+        "a member that passes the password check under another key",
+    )
     assert "member-authentication-failed" in errors(report)
     finding = next(f for f in report.findings if f.code == "member-authentication-failed")
     assert finding.subject == "pack/000001"
