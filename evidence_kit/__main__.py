@@ -1,6 +1,21 @@
-"""``python -m evidence_kit``."""
+"""``python -m evidence_kit`` (and the ``evidence-kit`` console script)."""
 
-from evidence_kit.cli.app import main
+from __future__ import annotations
+
+import sys
+
+from evidence_kit.i18n import _
+
+
+def main() -> None:
+    """Run the CLI; a Ctrl-C while its modules still load ends quietly, like any other."""
+    try:
+        from evidence_kit.cli.app import main as run_cli  # noqa: PLC0415 (interruptible)
+    except KeyboardInterrupt:
+        sys.stderr.write(_("interrupted before anything was done") + "\n")
+        raise SystemExit(130) from None
+    run_cli()
+
 
 if __name__ == "__main__":
     main()

@@ -229,11 +229,19 @@ def acquire(request: AcquireRequest, progress: Progress | None = None) -> Acquir
                 request.signing_key,
             )
             log_file.file.write(event_line(first_event))
-            log_file.commit(overwrite=request.overwrite)
+            if request.overwrite:
+                # The old container goes first: a crash between the renames below must
+                # never leave an old container beside a new log (a pair that fails).
+                output.unlink(missing_ok=True)
             try:
+                log_file.commit(overwrite=request.overwrite)
                 container_file.commit(overwrite=request.overwrite)
             except BaseException:
-                log_path.unlink(missing_ok=True)
+                # Interrupted between the two renames (Ctrl-C can land after any step):
+                # a log whose container never arrived goes; once the container is in
+                # place the bundle is whole and its log must stay.
+                if log_file.in_place() and not container_file.in_place():
+                    log_path.unlink(missing_ok=True)
                 raise
     except OSError as error:
         raise output_error(output, error) from None
@@ -518,6 +526,42 @@ def _stat_fields(item_id: int, source: int, relpath: bytes, info: os.stat_result
     )
 
 
+def _identity(info: os.stat_result) -> tuple[int, int, int]:
+    return info.st_ino, info.st_dev, stat.S_IFMT(info.st_mode)
+
+
+def _unlisted_folder(entry: SourceEntry, info: os.stat_result, common: _StatFields) -> ItemRecord:
+    """A folder that could not be opened or listed: gone, replaced, or refused."""
+    assert entry.error is not None
+    now = lstat_again(entry)
+    if now is None and entry.error.errno == errno.ENOENT:
+        return ItemRecord(
+            **common,
+            kind="directory",
+            status="skipped",
+            errno=entry.error.errno,
+            reason=_("vanished between listing and reading"),
+        )
+    if now is not None and _identity(now) != _identity(info):  # e.g. swapped for a symlink
+        return ItemRecord(
+            **common,
+            kind="directory",
+            status="changed-during-read",
+            errno=entry.error.errno,
+            reason=_("replaced by {kind} before it was read").format(kind=kind_of(now.st_mode)),
+            stat_before=stat_record(info),
+            stat_after=stat_record(now),
+        )
+    return ItemRecord(
+        **common,
+        kind="directory",
+        status="unreadable",
+        errno=entry.error.errno,
+        reason=_("folder could not be listed: {reason}").format(reason=entry.error.strerror),
+        noatime=entry.noatime,
+    )
+
+
 class _ItemWalker:
     """Turns walked entries into item records, storing file content as it goes."""
 
@@ -647,15 +691,20 @@ class _ItemWalker:
 
     def _record(self, entry: SourceEntry) -> ItemRecord:
         item_id = len(self._encoded)
-        if entry.stat is None:
+        if entry.stat is None:  # listed, but lstat failed
             error = entry.error
+            vanished = error is None or error.errno == errno.ENOENT
             return ItemRecord(
                 id=item_id,
                 source=entry.source,
                 path=path_name(entry.relpath),
                 kind="unknown",
-                status="skipped",
-                reason=_("vanished before it could be examined"),
+                status="skipped" if vanished else "unreadable",
+                reason=_("vanished before it could be examined")
+                if vanished
+                else _("could not be examined: {reason}").format(
+                    reason=error.strerror if error and error.strerror else error
+                ),
                 errno=error.errno if error else None,
                 size=0,
                 mode=0,
@@ -674,16 +723,7 @@ class _ItemWalker:
         common = _stat_fields(item_id, entry.source, entry.relpath, info)
         if kind == "directory":
             if entry.error is not None:
-                return ItemRecord(
-                    **common,
-                    kind=kind,
-                    status="unreadable",
-                    errno=entry.error.errno,
-                    reason=_("folder could not be listed: {reason}").format(
-                        reason=entry.error.strerror
-                    ),
-                    noatime=entry.noatime,
-                )
+                return _unlisted_folder(entry, info, common)
             return ItemRecord(
                 **common,
                 kind=kind,

@@ -20,6 +20,8 @@ class AtomicFile:
 
     Leaving the ``with`` block without committing (an error, Ctrl-C) removes the temp
     file, so nothing that could pass for a complete output is ever left at ``final``.
+    An interruption can land between any two steps of :meth:`commit`; :meth:`in_place`
+    says from the file system, not from a flag, whether the file reached ``final``.
     """
 
     def __init__(self, final: Path) -> None:
@@ -32,6 +34,8 @@ class AtomicFile:
             raise output_error(final, error) from None
         self.temp = Path(name)
         self.file: BinaryIO = os.fdopen(fd, "w+b")
+        info = os.fstat(fd)
+        self._identity = (info.st_dev, info.st_ino)
         self.committed = False
 
     def __enter__(self) -> AtomicFile:
@@ -64,11 +68,20 @@ class AtomicFile:
         self.committed = True
         sync_directory(self.final.parent)
 
+    def in_place(self) -> bool:
+        """Whether ``final`` is this file now (true from the moment the link or rename
+        happened, even if what followed it was interrupted)."""
+        try:
+            info = os.lstat(self.final)
+        except OSError:
+            return False
+        return (info.st_dev, info.st_ino) == self._identity
+
     def discard(self) -> None:
         if not self.file.closed:
             with contextlib.suppress(OSError):  # e.g. ENOSPC flushing what is being dropped
                 self.file.close()
-        if not self.committed:
+        if not self.committed:  # after an interrupted link this drops only the second name
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.temp)
 

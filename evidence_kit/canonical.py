@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from typing import Any, TypeVar
@@ -74,6 +75,18 @@ _DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _SIXTEEN_DIGITS = b"0" * 16  # 16 digits may exceed 2**53, which RFC 8785 refuses
 
 
+MAX_INTEGER_DIGITS = 4300  # Python's default conversion limit, whatever the interpreter's
+
+
+def parse_integer(text: str) -> int:
+    """A JSON integer; MalformedRecord when it is too long to convert (RFC 8785 allows
+    nothing beyond 2**53 anyway), instead of the ValueError ``int`` raises."""
+    if len(text) <= MAX_INTEGER_DIGITS:
+        with contextlib.suppress(ValueError):
+            return int(text)
+    raise MalformedRecord(_("a number too long to read ({n} digits)").format(n=len(text)))
+
+
 class NumberWatch:
     """Notes, while a decoder parses, any number RFC 8785 may write differently."""
 
@@ -87,7 +100,7 @@ class NumberWatch:
     def parse_int(self, text: str) -> int:
         if len(text.lstrip("-")) > 15:
             self.seen = True
-        return int(text)
+        return parse_integer(text)
 
 
 def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -109,7 +122,7 @@ def strict_decoder(numbers: NumberWatch | None = None) -> json.JSONDecoder:
         object_pairs_hook=_refuse_duplicates,
         parse_constant=no_constants,
         parse_float=numbers.parse_float if numbers else None,
-        parse_int=numbers.parse_int if numbers else None,
+        parse_int=numbers.parse_int if numbers else parse_integer,
     )
 
 

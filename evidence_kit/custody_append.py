@@ -3,8 +3,10 @@
 Every writer takes an exclusive ``flock`` on the log for the whole read-check-append, so
 two processes appending at once each link to the other's event instead of forking the
 chain, and nothing interleaves. An event is one ``write`` of one complete line on an
-``O_APPEND`` descriptor, then ``fsync``; a torn last line (power loss) is never appended
-to and never silently dropped: ``repair_log`` moves it aside only when told to.
+``O_APPEND`` descriptor, then ``fsync``; a write or fsync that fails part way (a full disk)
+or is interrupted is cut back off, so the log is as it was. A torn last line (power loss)
+is never appended to and never silently dropped: ``repair_log`` moves it aside only when
+told to.
 """
 
 from __future__ import annotations
@@ -197,11 +199,16 @@ def _append(
         )
         signed = sign_event(unsigned, key)
         line = event_line(signed)
+        size = os.fstat(fd).st_size
         try:
             _write_all(fd, line)
             os.fsync(fd)
         except OSError as error:
+            _take_back(fd, size, log_path)
             raise output_error(log_path, error) from None
+        except BaseException:  # Ctrl-C between the write and its fsync
+            _take_back(fd, size, log_path)
+            raise
     return AppendResult(
         container=str(container),
         custody_log=str(log_path),
@@ -369,6 +376,21 @@ def _intact_log(log_path: Path, fd: int) -> CustodyLog:
     if not log.events or log.events[0].action != ACQUIRED:
         raise VerificationFailed(_("the custody log has no 'acquired' event"))
     return log
+
+
+def _take_back(fd: int, size: int, log_path: Path) -> None:
+    """Cut the log back to ``size`` after an append that failed part way (a disk that
+    filled after half the line, an fsync error), so no torn line is left behind."""
+    try:
+        os.ftruncate(fd, size)
+        os.fsync(fd)
+    except OSError as error:
+        raise EnvironmentFailure(
+            _("the custody log {path} may end in a torn line: {reason}").format(
+                path=log_path, reason=error.strerror
+            ),
+            hint=_("Run 'evidence-kit custody repair' once the disk is fixed."),
+        ) from None
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -125,7 +125,7 @@ def extract_items(
     extractor = _Extractor(root_fd, ContentReader(bundle), manifest.hash_algorithms, progress)
     extractor.symlinks = symlinks
     try:
-        extractor.run(bundle.items)
+        extractor.run(bundle.items)  # a full disk stops it with ENOSPC (OSError)
     finally:
         extractor.close()
         os.close(root_fd)
@@ -143,7 +143,16 @@ def extract_bundle(request: ExtractRequest, progress: Progress | None = None) ->
     )
     try:
         assert bundle.manifest is not None
-        tree = extract_items(bundle, request.destination, progress)
+        try:
+            tree = extract_items(bundle, request.destination, progress)
+        except OSError as error:
+            if error.errno != errno.ENOSPC:
+                raise
+            raise EnvironmentFailure(
+                _("the disk holding {path} is full").format(path=request.destination),
+                hint=_("The files written before are complete and verified; the one being "
+                       "written was removed. Free space and extract again into a new folder."),
+            ) from None  # fmt: skip
         recorded = None
         if request.record is not None:
             outcome = _("{n} files, {bytes} bytes extracted{incomplete}").format(
@@ -195,8 +204,16 @@ class _Extractor:
         self.findings: list[Finding] = []
         self.bytes_written = 0
         self.symlinks = True
+        # The temp name being written, until it is gone: an interruption (Ctrl-C) can
+        # land inside _write_file's own clean-up, so close() removes it as well.
+        self._pending: tuple[int, bytes] | None = None
 
     def close(self) -> None:
+        if self._pending is not None:
+            parent, temp = self._pending
+            with contextlib.suppress(OSError):
+                os.unlink(temp, dir_fd=parent)
+            self._pending = None
         self._folders.close()
 
     def _fail(self, item: ItemRecord, code: str, message: str) -> None:
@@ -240,7 +257,7 @@ class _Extractor:
                     )
             except OSError as error:
                 if error.errno == errno.ENOSPC:
-                    raise output_error(Path(item.path.display), error) from None
+                    raise  # the destination is full: extract_items says so and stops
                 self._fail(item, "extract-write-failed", error.strerror or str(error))
             self._progress.advance(items=1)
         for item, parts in deferred:  # last, so no link can redirect a write
@@ -256,6 +273,7 @@ class _Extractor:
             if self._link_existing(item, source_parts, source_name, parts):
                 return
         temp = f".evidence-kit-{secrets.token_hex(8)}.partial".encode()
+        self._pending = (parent, temp)
         fd = os.open(temp, TEMP_FLAGS, 0o600, dir_fd=parent)
         digest = MultiDigest(self._algorithms)
         size = 0
@@ -287,6 +305,7 @@ class _Extractor:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp, dir_fd=parent)
+            self._pending = None
         self._set_times(item, parts[:-1], name)
         self._written[item.id] = (parts[:-1], name)
         self.bytes_written += size
@@ -326,8 +345,15 @@ class _Extractor:
     def _write_symlink(self, item: ItemRecord, parts: list[bytes]) -> None:
         assert item.symlink_target is not None
         try:
+            target = path_bytes(item.symlink_target)
+        except ValueError:
+            target = b"\0"  # not base64: no name at all
+        if b"\0" in target:
+            self._fail(item, "extract-unsafe-name", _("the link target is not a possible name"))
+            return
+        try:
             parent = self._folders.open(parts[:-1])
-            os.symlink(path_bytes(item.symlink_target), parts[-1], dir_fd=parent)
+            os.symlink(target, parts[-1], dir_fd=parent)
         except FileExistsError:
             self._fail(item, "extract-collision", _("a file of that name already exists"))
             return

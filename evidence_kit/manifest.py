@@ -24,6 +24,7 @@ from evidence_kit.canonical import (
     is_canonical,
     strict_decoder,
 )
+from evidence_kit.hashing import REQUIRED_ALGORITHM, SUPPORTED_ALGORITHMS
 from evidence_kit.i18n import _
 from evidence_kit.models import ItemRecord, ManifestHead, Record
 
@@ -128,8 +129,21 @@ def decode_manifest(data: bytes) -> tuple[ManifestHead, ItemTable]:
     if fields.pop(ITEMS_KEY, ...) is ...:
         raise MalformedRecord(_("Manifest: items: Field required"))
     head = _validate(ManifestHead, fields, "Manifest")
+    _check_algorithms(head.hash_algorithms)
     _check_canonical(head, data, bounds)
     return head, ItemTable(data, bounds)
+
+
+def _check_algorithms(algorithms: list[str]) -> None:
+    """SHA-256 and other supported algorithms, each once: what acquisition writes and
+    what verification and extraction can compute."""
+    if (
+        REQUIRED_ALGORITHM not in algorithms
+        or len(set(algorithms)) != len(algorithms)
+        or not set(algorithms) <= set(SUPPORTED_ALGORITHMS)
+    ):
+        message = _("Manifest: hash_algorithms: {value}: SHA-256 and supported algorithms only")
+        raise MalformedRecord(message.format(value=algorithms))
 
 
 def _check_canonical(head: ManifestHead, data: bytes, bounds: array[int]) -> None:
@@ -138,10 +152,15 @@ def _check_canonical(head: ManifestHead, data: bytes, bounds: array[int]) -> Non
     view = memoryview(data)
     spans = (view[bounds[i] : bounds[i + 1]] for i in range(0, len(bounds), 2))
     offset = 0
-    for piece in _pieces(head, spans):
-        if view[offset : offset + len(piece)] != piece:
-            raise MalformedRecord(_("not in canonical (RFC 8785) form"))
-        offset += len(piece)
+    try:
+        for piece in _pieces(head, spans):
+            if view[offset : offset + len(piece)] != piece:
+                raise MalformedRecord(_("not in canonical (RFC 8785) form"))
+            offset += len(piece)
+    except MalformedRecord:
+        raise
+    except ValueError:  # RFC 8785 cannot write a value at all (a lone surrogate, 2**53 + 1)
+        raise MalformedRecord(_("not in canonical (RFC 8785) form")) from None
     if offset != len(data):
         raise MalformedRecord(_("not in canonical (RFC 8785) form"))
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
+import threading
 import tomllib
+from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
 from types import FrameType
@@ -29,6 +33,7 @@ from evidence_kit.errors import ExitCode, UsageError
 from evidence_kit.hashing import parse_algorithms
 from evidence_kit.i18n import _
 from evidence_kit.models import AcquireResult, CaseInfo
+from evidence_kit.progress import Progress
 from evidence_kit.timestamps import configured_tsas, trusted_roots
 
 REQUIRED_FIELDS = ("case_number", "evidence_number", "examiner")
@@ -136,11 +141,67 @@ def choose_passphrase(
     return passphrase
 
 
-def _interrupt_on_sigterm() -> None:
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
+def _identity(path: Path) -> tuple[int, int] | None:
+    """Which file is at ``path`` (device, inode), or None."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
-    signal.signal(signal.SIGTERM, handler)
+
+class StopOnRequest:
+    """Ctrl-C and SIGTERM during an acquisition, stopped where it is safe to stop.
+
+    While the pipeline runs, worker threads digest, encrypt and identify in parallel; a
+    KeyboardInterrupt raised at an arbitrary instruction can land inside their queues'
+    and locks' own code and leave one held, so that the clean-up waits for ever. So the
+    signal only sets a flag, and the progress reports (between two chunks, on the main
+    thread, where no lock is held) turn it into KeyboardInterrupt. Before the pipeline
+    starts and after it finished no thread runs, and the signal interrupts at once; a
+    second signal always does.
+    """
+
+    def __init__(self, inner: Progress) -> None:
+        self._inner = inner
+        self.requested = False
+        self._at_once = True
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        if self._at_once or self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def start(self, total_items: int, total_bytes: int) -> None:
+        self._inner.start(total_items, total_bytes)
+        self._at_once = False
+
+    def advance(self, items: int = 0, nbytes: int = 0, errors: int = 0) -> None:
+        self._inner.advance(items, nbytes, errors)
+        if self.requested:
+            raise KeyboardInterrupt
+
+    def finish(self) -> None:
+        self._at_once = True
+        self._inner.finish()
+        if self.requested:
+            raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def stopping_on_signals(progress: Progress) -> Iterator[StopOnRequest]:
+    """SIGINT and SIGTERM handled by a :class:`StopOnRequest` (main thread only), the
+    previous handlers back afterwards."""
+    stop = StopOnRequest(progress)
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = {sig: signal.signal(sig, stop.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def acquire_command(
@@ -240,8 +301,22 @@ def acquire_command(
             tsas=configured_tsas(tsa or [], tsa_timeout),
             tsa_roots=trusted_roots(tsa_ca) if tsa_ca else (),
         )
-        _interrupt_on_sigterm()
-        result = acquire(request, progress_for(_("acquiring"), quiet=quiet or json))
+        before = _identity(out)
+        try:
+            progress = progress_for(_("acquiring"), quiet=quiet or json)
+            with stopping_on_signals(progress) as stop:
+                result: AcquireResult | None = acquire(request, stop)
+        except KeyboardInterrupt:
+            if _identity(out) in (None, before):
+                raise  # nothing reached --out: "interrupted: nothing was left"
+            result = None  # interrupted once the bundle was in place (e.g. awaiting a TSA)
+    if result is None:
+        say(
+            _("interrupted after the bundle was sealed: {path} and its custody log are "
+              "complete. Check them with 'evidence-kit verify'.").format(path=out),
+            style="bold red",
+        )  # fmt: skip
+        raise typer.Exit(130)
     if json:
         emit_json(result)
     else:

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
+from evidence_kit.cli.keyoptions import secrets_out_of_environment
 from evidence_kit.errors import EvidenceKitError, ExitCode
 from evidence_kit.i18n import _
 from evidence_kit.models import ErrorReport, Record
@@ -52,10 +53,12 @@ def emit_json(record: Record) -> None:
 def reported_errors(*, json: bool = False) -> Iterator[None]:
     """Turn evidence-kit errors into a message and an exit code; never a traceback.
 
-    With ``json`` an :class:`ErrorReport` is the one document on stdout.
+    With ``json`` an :class:`ErrorReport` is the one document on stdout. Every command
+    runs inside this frame, with the secret variables out of the environment.
     """
     try:
-        yield
+        with secrets_out_of_environment():
+            yield
     except EvidenceKitError as error:
         say(_("error: {message}").format(message=error.message), style="bold red")
         if error.hint:

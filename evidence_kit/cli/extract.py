@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -51,7 +52,21 @@ def extract_command(
             trusted=trusted_keys(trust, trust_dir),
             record=recorder(sign, sign_passphrase_file, actor, location),
         )
-        result = extract_bundle(request, progress_for(_("extracting"), quiet=quiet or json))
+        # SIGTERM stops an extraction as Ctrl-C does, so the file being written is removed
+        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+        try:
+            result = extract_bundle(request, progress_for(_("extracting"), quiet=quiet or json))
+        except KeyboardInterrupt:
+            result = None
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    if result is None:
+        say(
+            _("interrupted: the files already written to {out} are complete and verified; "
+              "the one being written was removed").format(out=out),
+            style="bold red",
+        )  # fmt: skip
+        raise typer.Exit(130)
     if json:
         emit_json(result)
     else:

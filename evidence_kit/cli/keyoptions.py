@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
 
 import pyrage
@@ -16,6 +19,9 @@ from evidence_kit.errors import UsageError
 from evidence_kit.i18n import _
 
 PASSPHRASE_ENV = "EVIDENCE_KIT_PASSPHRASE"  # noqa: S105 (a variable name, not a secret)
+SECRET_VARIABLES = (PASSPHRASE_ENV, keys.SIGN_PASSPHRASE_ENV)
+# The secret variables a running command took out of os.environ (None: no command runs).
+_taken: ContextVar[dict[str, str] | None] = ContextVar("taken_secrets", default=None)
 
 IdentityOption = typer.Option(
     "--identity", "-i", help="age identity file (as age-keygen writes); repeatable.", dir_okay=False
@@ -86,11 +92,35 @@ def interactive() -> bool:
     return sys.stdin.isatty() and sys.stderr.isatty()
 
 
+@contextlib.contextmanager
+def secrets_out_of_environment() -> Iterator[None]:
+    """For the duration of a command, keep the secret variables out of ``os.environ``, so
+    that no program the command starts (``uname`` for the provenance, ``openssl`` for
+    timestamps) inherits a passphrase; they are put back afterwards."""
+    if _taken.get() is not None:  # already inside a command
+        yield
+        return
+    taken = {name: os.environ.pop(name) for name in SECRET_VARIABLES if name in os.environ}
+    token = _taken.set(taken)
+    try:
+        yield
+    finally:
+        _taken.reset(token)
+        for name, value in taken.items():
+            os.environ.setdefault(name, value)
+
+
+def environment_secret(name: str) -> str | None:
+    """A secret variable's value (taken out of the environment while a command runs)."""
+    taken = _taken.get()
+    value = taken.get(name) if taken is not None else os.environ.get(name)
+    return value or None
+
+
 def given_passphrase(passphrase_file: Path | None) -> str | None:
     if passphrase_file is not None:
         return read_passphrase_file(passphrase_file)
-    from_environment = os.environ.get(PASSPHRASE_ENV)
-    return from_environment if from_environment else None
+    return environment_secret(PASSPHRASE_ENV)
 
 
 def key_material(
@@ -133,7 +163,7 @@ def signing_key(path: Path | None, passphrase_file: Path | None) -> Ed25519Priva
     if passphrase_file is not None:
         secret: str | None = read_passphrase_file(passphrase_file, as_openssl=True)
     else:
-        secret = os.environ.get(keys.SIGN_PASSPHRASE_ENV) or None
+        secret = environment_secret(keys.SIGN_PASSPHRASE_ENV)
     if secret is None and interactive() and _encrypted_pem(path):
         secret = typer.prompt(_("Passphrase of {path}").format(path=path), hide_input=True,
                               err=True) or None  # fmt: skip
@@ -166,6 +196,7 @@ def recorder(
 
 __all__ = [
     "PASSPHRASE_ENV",
+    "SECRET_VARIABLES",
     "ActorOption",
     "IdentityOption",
     "PassphraseFileOption",
@@ -176,11 +207,13 @@ __all__ = [
     "TsaCaOption",
     "TsaOption",
     "TsaTimeoutOption",
+    "environment_secret",
     "given_passphrase",
     "interactive",
     "key_material",
     "read_passphrase_file",
     "recorder",
+    "secrets_out_of_environment",
     "signing_key",
     "trusted_keys",
 ]

@@ -92,7 +92,10 @@ def export_bundle(request: ExportRequest) -> ExportResult:
 def _write(chosen: ExportFormat, source: ExportSource, request: ExportRequest) -> int:
     if chosen.write_folder is not None:
         with AtomicFolder(request.output) as folder:
-            entries = chosen.write_folder(source, folder.temp)
+            try:
+                entries = chosen.write_folder(source, folder.temp)
+            except OSError as error:
+                raise output_error(request.output, error) from None
             folder.commit()
         return entries
     assert chosen.write_file is not None

@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 from evidence_kit import __version__
-from evidence_kit.atomic import output_error
 from evidence_kit.errors import EnvironmentFailure, UsageError, VerificationFailed
 from evidence_kit.exporters.source import STORED_KINDS, ExportSource
 from evidence_kit.extract import ExtractedTree, UnsafeName, extract_items, safe_components
@@ -93,14 +92,11 @@ def write_bag(source: ExportSource, folder: Path) -> int:
     payload = _check_payload(source)
     tree = extract_items(source.bundle, folder / "data", symlinks=False)
     _refuse_incomplete(tree)
-    tags = _TagFiles(folder, algorithms)
-    try:
-        _write_manifests(source, payload, tags)
-        tags.write("bag-info.txt", _bag_info(source, payload))
-        tags.write("bagit.txt", BAGIT_TXT)
-        tags.write_tag_manifests()
-    except OSError as error:
-        raise output_error(folder, error) from None
+    tags = _TagFiles(folder, algorithms)  # an OSError is said of --out by the caller
+    _write_manifests(source, payload, tags)
+    tags.write("bag-info.txt", _bag_info(source, payload))
+    tags.write("bagit.txt", BAGIT_TXT)
+    tags.write_tag_manifests()
     return payload.files
 
 

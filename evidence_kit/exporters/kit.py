@@ -18,7 +18,8 @@ What the kit guarantees:
   contents.
 
 The kit holds no secret (no key, no password), but ``manifest.bin`` is the manifest in
-the clear: it names every seized file.
+the clear: it names every seized file. So, like everything evidence-kit writes, the kit
+is owner-only (files 0600, ``VERIFY.sh`` 0700, the folder 0700).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class _KitFolder:
         self.folder = folder
         self.written = 0
 
-    def put(self, name: str, data: bytes, mode: int = 0o644) -> None:
+    def put(self, name: str, data: bytes, mode: int = 0o600) -> None:
         fd = os.open(self.folder / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         with os.fdopen(fd, "wb") as out:
             out.write(data)
@@ -85,7 +86,7 @@ def write_kit(source: ExportSource, folder: Path) -> int:
     if source.tsa_roots:
         roots = b"".join(root.public_bytes(Encoding.PEM) for root in source.tsa_roots)
         kit.put("tsa-roots.pem", roots)
-    kit.put(VERIFY_SCRIPT, kit_file(VERIFY_SCRIPT), mode=0o755)
+    kit.put(VERIFY_SCRIPT, kit_file(VERIFY_SCRIPT), mode=0o700)
     kit.put(README, kit_file(README))
     return kit.written
 
