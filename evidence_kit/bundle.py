@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import struct
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -450,10 +451,13 @@ class ContentReader:
         if hashlib.sha256(data).hexdigest() != record.sha256:
             raise ContentError("member-digest-mismatch", _("pack digest differs from the manifest"))
         try:
-            self._pack = zipfile.ZipFile(io.BytesIO(data))
+            pack = zipfile.ZipFile(io.BytesIO(data))
         except READ_ERRORS as error:
             raise ContentError("pack-malformed", str(error)) from None
-        self._pack_name = name
+        problem = _pack_layout_problem(pack, data)
+        if problem is not None:
+            raise ContentError("pack-malformed", problem)
+        self._pack, self._pack_name = pack, name
         return self._pack
 
     def item_chunks(self, item: ItemRecord) -> Iterator[bytes]:
@@ -465,10 +469,39 @@ class ContentReader:
             return
         pack = self.pack(item.location.member)
         try:
-            data = pack.read(item.location.inner)
+            info = pack.getinfo(item.location.inner)
+        except KeyError:
+            raise ContentError("pack-item-missing", _("the pack has no such entry")) from None
+        if info.file_size != item.stored_size:  # before any byte is read
+            raise ContentError("item-size-mismatch", _("size differs from the manifest"))
+        try:
+            data = pack.read(info)
         except READ_ERRORS as error:
             raise ContentError("pack-item-missing", str(error)) from None
         yield data
+
+
+def _pack_layout_problem(pack: zipfile.ZipFile, data: bytes) -> str | None:
+    """What is wrong with a pack's layout, or None: packs are written stored, unencrypted,
+    each entry once, back to back. A deflated entry would be inflated whole before its
+    size could be compared, and overlapping entries would read one file's bytes twice."""
+    entries = sorted(pack.infolist(), key=lambda info: info.header_offset)
+    if len({info.filename for info in entries}) != len(entries):
+        return _("an entry name appears twice")
+    expected = 0
+    for info in entries:
+        if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+            return _("entry {name} is not stored plainly").format(name=info.filename)
+        if info.compress_size != info.file_size or info.header_offset != expected:
+            return _("entry {name} is not where the previous one ended").format(name=info.filename)
+        header = data[info.header_offset : info.header_offset + 30]
+        if len(header) != 30 or header[:4] != b"PK\x03\x04":
+            return _("entry {name} has no local header").format(name=info.filename)
+        name_length, extra_length = struct.unpack("<HH", header[26:30])
+        expected = info.header_offset + 30 + name_length + extra_length + info.compress_size
+    if expected != pack.start_dir:
+        return _("the entries do not end where the directory starts")
+    return None
 
 
 __all__ = [

@@ -154,10 +154,21 @@ def load_record(model: type[R], data: bytes, *, require_canonical: bool = False)
     return record
 
 
+_DECIMAL = re.compile(r"-?[0-9]{1,40}")
+
+
+def decimal_integer(text: str) -> int | None:
+    """The integer a record's decimal string (nanoseconds, a nonce) holds, or None for
+    anything else: ``str.isdigit`` also accepts digits like ``²`` that ``int`` refuses,
+    and a 5,000-digit string is no time."""
+    return int(text) if _DECIMAL.fullmatch(text) else None
+
+
 __all__ = [
     "MalformedRecord",
     "NumberWatch",
     "canonical_bytes",
+    "decimal_integer",
     "is_canonical",
     "load_record",
     "strict_decoder",

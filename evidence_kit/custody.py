@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from evidence_kit import keys
-from evidence_kit.canonical import MalformedRecord, canonical_bytes, load_record
+from evidence_kit.canonical import MalformedRecord, canonical_bytes, decimal_integer, load_record
 from evidence_kit.i18n import _
 from evidence_kit.models import CustodyEvent, CustodySummary, Finding, Signature
 
@@ -207,7 +207,7 @@ def check_chain(
                     actual=event.bundle_id,
                 )
             )
-        ns = int(event.time.ns) if event.time.ns.lstrip("-").isdigit() else None
+        ns = decimal_integer(event.time.ns)
         if ns is not None and previous_ns is not None and ns < previous_ns:
             findings.append(  # clocks are set wrong more often than logs are forged
                 Finding(

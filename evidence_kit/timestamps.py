@@ -35,6 +35,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from evidence_kit import clock
+from evidence_kit.canonical import decimal_integer
 from evidence_kit.custody import CustodyLog, line_sha256
 from evidence_kit.errors import UsageError
 from evidence_kit.i18n import _
@@ -322,7 +323,7 @@ def _check_token(
     """(code, message) of the first problem, or None; and which verifier decided."""
     if event.action != "timestamped":
         return ("timestamp-misplaced", _("only 'timestamped' events carry a token")), "none"
-    if not 0 <= token.stamped_seq < event.seq:
+    if not 0 <= token.stamped_seq < min(event.seq, len(log.lines)):
         return ("timestamp-stamped-event-missing", _("stamps an event not before it")), "none"
     line = log.lines[token.stamped_seq].rstrip(b"\n")
     if line_sha256(line) != token.stamped_line_sha256:
@@ -333,8 +334,8 @@ def _check_token(
         base64.b64decode(token.request_der_b64, validate=True)
     except ValueError:
         return ("timestamp-malformed", _("token or request is not base64")), "none"
-    if not token.nonce.isdigit() or (token.gen_time is not None and _gen_time_ns(token.gen_time)
-                                     is None):  # fmt: skip
+    bad_time = token.gen_time is not None and _gen_time_ns(token.gen_time) is None
+    if decimal_integer(token.nonce) is None or bad_time:
         return ("timestamp-malformed", _("the recorded nonce or time is malformed")), "none"
     try:
         parsed = rfc3161_client.decode_timestamp_response(response)
@@ -441,7 +442,7 @@ def _openssl_verify(
 
 
 def _ns(text: str) -> int:
-    return int(text) if text.lstrip("-").isdigit() else 0
+    return decimal_integer(text) or 0
 
 
 def _gen_time_ns(gen_time: str) -> int | None:
@@ -454,9 +455,10 @@ def _gen_time_ns(gen_time: str) -> int | None:
 
 def _offset_ms(token: TimestampToken) -> int | None:
     gen_ns = _gen_time_ns(token.gen_time) if token.gen_time is not None else None
-    if gen_ns is None or not token.requested_at.ns.lstrip("-").isdigit():
+    requested_ns = decimal_integer(token.requested_at.ns)
+    if gen_ns is None or requested_ns is None:
         return None
-    return (gen_ns - int(token.requested_at.ns)) // 1_000_000
+    return (gen_ns - requested_ns) // 1_000_000
 
 
 __all__ = [
