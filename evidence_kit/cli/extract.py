@@ -89,7 +89,10 @@ def extract_command(
                 )
             )
     if not result.complete:
-        tampered = any(f.code.startswith(("item-", "member-", "pack-")) for f in result.findings)
+        tampered = any(
+            f.code.startswith(("item-", "member-", "pack-")) or f.code == "extract-unsafe-name"
+            for f in result.findings
+        )  # a name that could escape is hostile content (1), a collision the machine's (5)
         raise typer.Exit(int(ExitCode.VERIFICATION_FAILED if tampered else ExitCode.ENVIRONMENT))
 
 
