@@ -36,7 +36,6 @@ from evidence_kit.custody import (
     check_chain,
     custody_log_path,
     read_custody_log,
-    signature_problem,
 )
 from evidence_kit.errors import NoUsableKey, UsageError, VerificationFailed
 from evidence_kit.i18n import _
@@ -350,7 +349,7 @@ def _read_seal(bundle: Bundle, trusted: set[str] | None) -> None:
             )
         bundle.check(name, trusted is None, _("sealed, unsigned"))
         return
-    reason = signature_problem(seal.signature, bundle.manifest_bytes or b"")
+    reason = keys.check_signature(seal.signature, bundle.manifest_bytes or b"")
     bundle.signer_fingerprint = seal.signature.fingerprint
     if reason is not None:
         bundle.seal_state = "unsealed"

@@ -19,7 +19,6 @@ from evidence_kit.custody import (
     custody_log_path,
     line_sha256,
     read_custody_log,
-    signature_problem,
     signing_bytes,
 )
 from evidence_kit.custody_append import measure_container
@@ -183,7 +182,7 @@ def _view(
     signature = event.signature
     valid = trusted = None
     if signature is not None:
-        valid = signature_problem(signature, signing_bytes(event)) is None
+        valid = keys.check_signature(signature, signing_bytes(event)) is None
     if required is not None:
         trusted = signature is not None and signature.fingerprint in required
     return CustodyEventView(

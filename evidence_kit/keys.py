@@ -379,8 +379,11 @@ def sign(key: Ed25519PrivateKey, data: bytes) -> Signature:
 
 
 def check_signature(signature: Signature, data: bytes) -> str | None:
-    """None when ``signature`` holds over ``data`` and its key matches its fingerprint,
-    otherwise a reason code."""
+    """None when ``signature`` holds over ``data``, its key matches its fingerprint, and
+    its own text is exactly as :func:`sign` writes it; otherwise a reason code. That text
+    is not signed, and its parsers forgive: a PEM with bytes after its END line, or base64
+    with other values in the unused bits of its last character, load the same key and
+    signature, so an edited record would still verify."""
     try:
         public = serialization.load_pem_public_key(signature.public_key_pem.encode("ascii"))
     except (ValueError, UnsupportedAlgorithm, UnicodeEncodeError):
@@ -390,8 +393,13 @@ def check_signature(signature: Signature, data: bytes) -> str | None:
     if fingerprint(public) != signature.fingerprint:
         return "signature-fingerprint-mismatch"
     try:
-        public.verify(base64.b64decode(signature.value_b64, validate=True), data)
+        value = base64.b64decode(signature.value_b64, validate=True)
+        public.verify(value, data)
     except (InvalidSignature, ValueError):
+        return "signature-invalid"
+    if public_key_pem(public) != signature.public_key_pem:
+        return "signature-key-malformed"
+    if base64.b64encode(value).decode("ascii") != signature.value_b64:
         return "signature-invalid"
     return None
 
