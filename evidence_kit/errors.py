@@ -7,7 +7,9 @@
     ├── VerificationFailed      1    a bundle that cannot even be read as a bundle
     ├── NoUsableKey             4    wrong passphrase or identity, no key where one is needed
     └── EnvironmentFailure      5    disk full, unwritable output, missing system library
-        └── OutputExists        2    refusing to replace an existing bundle (a usage matter)
+        ├── OutputExists        2    refusing to replace an existing bundle (a usage matter)
+        ├── RegisterUnusable    5    a lab register that is damaged, foreign or too new
+        └── RegisterLocked      5    a lab register another process holds for too long
 
 Every error carries one sentence a field officer understands (``str(error)``) and an
 optional hint (``diagnostics()``). Only ``evidence_kit.cli`` turns them into exit codes.
@@ -76,12 +78,23 @@ class OutputExists(EnvironmentFailure):
     exit_code = ExitCode.USAGE
 
 
+class RegisterUnusable(EnvironmentFailure):
+    """The lab register cannot be used: not SQLite, damaged, another program's database,
+    or written by a newer evidence-kit."""
+
+
+class RegisterLocked(EnvironmentFailure):
+    """Another process kept the lab register locked for longer than we were told to wait."""
+
+
 __all__ = [
     "EnvironmentFailure",
     "EvidenceKitError",
     "ExitCode",
     "NoUsableKey",
     "OutputExists",
+    "RegisterLocked",
+    "RegisterUnusable",
     "UsageError",
     "VerificationFailed",
 ]

@@ -13,6 +13,7 @@ from evidence_kit.cli.export import export_command
 from evidence_kit.cli.extract import extract_command
 from evidence_kit.cli.inspect import inspect_command
 from evidence_kit.cli.keys import keys_app
+from evidence_kit.cli.lab import lab_app
 from evidence_kit.cli.report import report_command
 from evidence_kit.cli.timestamp import timestamp_command
 from evidence_kit.cli.verify import verify_command
@@ -34,6 +35,7 @@ app.command("report")(report_command)
 app.command("timestamp")(timestamp_command)
 app.add_typer(custody_app, name="custody")
 app.add_typer(keys_app, name="keys")
+app.add_typer(lab_app, name="lab")
 
 
 def _version(value: bool) -> None:

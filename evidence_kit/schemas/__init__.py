@@ -10,6 +10,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from evidence_kit.lab.records import (
+    FindResult,
+    IngestResult,
+    KnownListResult,
+    KnownListsResult,
+    LinksResult,
+    VerifyAllResult,
+)
 from evidence_kit.models import (
     AcquireResult,
     AppendResult,
@@ -43,6 +51,12 @@ SCHEMAS: dict[str, type[Record]] = {
     "keys": KeysResult,
     "export-result": ExportResult,
     "report-result": ReportResult,
+    "lab-ingest": IngestResult,
+    "lab-verify-all": VerifyAllResult,
+    "lab-find": FindResult,
+    "lab-links": LinksResult,
+    "lab-known-add": KnownListResult,
+    "lab-known-lists": KnownListsResult,
     "error": ErrorReport,
 }
 
