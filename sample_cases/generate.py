@@ -837,6 +837,17 @@ def draw_fake_qr(c: Canvas, rng: random.Random, x: int, y: int, cell: int) -> No
                 c.rect(x + col * cell, y + row * cell, cell, cell, (20, 20, 20))
 
 
+EXPORT_PROVINCES = ("广东省", "浙江省", "江苏省")
+
+
+def customer_export() -> str:
+    """The seller's CSV export of three provinces: the file he sold, which turns up again,
+    renamed, on the money-mule suspect's laptop (phone-dump)."""
+    customers = leak_customers()
+    orders = leak_orders(customers)
+    return customer_csv(customer_rows(customers, orders), orders, EXPORT_PROVINCES)
+
+
 def build_leak_shop(tree: CaseTree) -> None:
     customers = leak_customers()
     orders = leak_orders(customers)
@@ -845,9 +856,7 @@ def build_leak_shop(tree: CaseTree) -> None:
     base = LEAK_ROOT
     tree.write_bytes(f"{base}/data/shop.db", database, "2025-12-28 23:41")
     tree.write_text(
-        f"{base}/data/export/customers_gd_zj_js_20260106.csv",
-        customer_csv(rows, orders, ("广东省", "浙江省", "江苏省")),
-        "2026-01-06 01:12",
+        f"{base}/data/export/customers_gd_zj_js_20260106.csv", customer_export(), "2026-01-06 01:12"
     )
     tree.write_text(f"{base}/sales/price_list_2026-01.txt", price_list(), "2026-01-03 16:20")
     tree.write_text(
@@ -1249,6 +1258,9 @@ def build_phone_dump(tree: CaseTree) -> None:
     tree.write_text(f"{PHONE}/微信/聊天记录.txt", wechat_export(), "2026-02-18 22:10")
     tree.write_bytes(f"{LAPTOP}/Téléchargements/reçu.pdf", receipt_pdf(), "2025-11-05 21:31")
     tree.write_text(f"{LAPTOP}/Документы/курс_USDT.txt", OTC_RATES, "2025-11-20 18:05")
+    tree.write_text(
+        f"{LAPTOP}/Téléchargements/客户资料-广东浙江江苏.csv", customer_export(), "2026-01-09 20:47"
+    )
     tree.write_text(
         "case.toml",
         case_toml(
