@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 from collections.abc import Iterator
 
@@ -43,6 +44,17 @@ def show_facts(rows: list[tuple[str, str]]) -> None:
         stderr.print(plain(f"{label:<{width}}  {value}"))
 
 
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops the command as Ctrl-C does (KeyboardInterrupt), so its clean-up runs:
+    a half-written file removed, worker processes ended."""
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def emit_json(record: Record) -> None:
     """The one JSON document a ``--json`` run prints, on stdout."""
     sys.stdout.write(record.model_dump_json(indent=2) + "\n")
@@ -50,11 +62,12 @@ def emit_json(record: Record) -> None:
 
 
 @contextlib.contextmanager
-def reported_errors(*, json: bool = False) -> Iterator[None]:
+def reported_errors(*, json: bool = False, interrupted: str | None = None) -> Iterator[None]:
     """Turn evidence-kit errors into a message and an exit code; never a traceback.
 
     With ``json`` an :class:`ErrorReport` is the one document on stdout. Every command
     runs inside this frame, with the secret variables out of the environment.
+    ``interrupted`` is what Ctrl-C leaves behind, when that is not "nothing".
     """
     try:
         with secrets_out_of_environment():
@@ -74,7 +87,7 @@ def reported_errors(*, json: bool = False) -> Iterator[None]:
             )
         raise typer.Exit(int(error.exit_code)) from None
     except KeyboardInterrupt:
-        say(_("interrupted: nothing was left at the output path"), style="bold red")
+        say(interrupted or _("interrupted: nothing was left at the output path"), style="bold red")
         raise typer.Exit(130) from None
     except MemoryError:
         say(_("error: out of memory"), style="bold red")
@@ -100,4 +113,12 @@ def reported_errors(*, json: bool = False) -> Iterator[None]:
         raise typer.Exit(int(ExitCode.ENVIRONMENT)) from None
 
 
-__all__ = ["emit_json", "plain", "reported_errors", "say", "show_facts", "stderr"]
+__all__ = [
+    "emit_json",
+    "plain",
+    "reported_errors",
+    "say",
+    "show_facts",
+    "stderr",
+    "terminate_as_interrupt",
+]

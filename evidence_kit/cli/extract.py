@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from evidence_kit.cli.console import emit_json, plain, reported_errors, say, stderr
+from evidence_kit.cli.console import (
+    emit_json,
+    plain,
+    reported_errors,
+    say,
+    stderr,
+    terminate_as_interrupt,
+)
 from evidence_kit.cli.keyoptions import (
     ActorOption,
     IdentityOption,
@@ -52,14 +58,11 @@ def extract_command(
             trusted=trusted_keys(trust, trust_dir),
             record=recorder(sign, sign_passphrase_file, actor, location),
         )
-        # SIGTERM stops an extraction as Ctrl-C does, so the file being written is removed
-        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
-            result = extract_bundle(request, progress_for(_("extracting"), quiet=quiet or json))
+            with terminate_as_interrupt():
+                result = extract_bundle(request, progress_for(_("extracting"), quiet=quiet or json))
         except KeyboardInterrupt:
             result = None
-        finally:
-            signal.signal(signal.SIGTERM, previous)
     if result is None:
         say(
             _("interrupted: the files already written to {out} are complete and verified; "

@@ -8,7 +8,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from evidence_kit.cli.console import emit_json, plain, reported_errors, say, stderr
+from evidence_kit.cli.console import (
+    emit_json,
+    plain,
+    reported_errors,
+    say,
+    stderr,
+    terminate_as_interrupt,
+)
 from evidence_kit.cli.keyoptions import (
     ActorOption,
     IdentityOption,
@@ -112,7 +119,8 @@ def ingest_command(
     quiet: Annotated[bool, QuietOption] = False,
 ) -> None:
     """Verify bundles fully, record their receipt, and register them and their items."""
-    with reported_errors(json=json):
+    stopped = _("interrupted: bundles registered before stay registered; the rest were not")
+    with reported_errors(json=json, interrupted=stopped), terminate_as_interrupt():
         result = ingest_bundles(
             IngestRequest(
                 containers=bundles,
@@ -137,7 +145,7 @@ def ingest_command(
 def _show_ingest(result: IngestResult) -> None:
     _warn(result.warnings)
     table = Table(show_header=True, header_style="bold", box=None)
-    for column in (_("outcome"), _("case"), _("evidence"), _("items"), _("bundle")):
+    for column in (_("outcome"), _("case"), _("evidence"), _("items indexed"), _("bundle")):
         table.add_column(column, overflow="fold")
     for bundle in result.bundles:
         check = bundle.check
@@ -244,7 +252,8 @@ def verify_all_command(
     quiet: Annotated[bool, QuietOption] = False,
 ) -> None:
     """Verify every bundle under a folder, in parallel; a table of verdicts at the end."""
-    with reported_errors(json=json):
+    stopped = _("interrupted: verification stopped")
+    with reported_errors(json=json, interrupted=stopped), terminate_as_interrupt():
         result = verify_folder(
             folder,
             key_material(identity, passphrase_file),

@@ -8,9 +8,12 @@ environment. Results come back as :class:`CheckedBundle` in the order they finis
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
+import sys
+import threading
 import time
 from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -107,39 +110,42 @@ def find_bundles(folder: Path) -> FoundBundles:
 
 def orphan_log_check(log: Path) -> BundleCheck:
     """A custody log whose container is not beside it: a bundle that lost its container."""
-    return BundleCheck(
-        path=display_name(os.fsencode(log)),
-        verdict="failed",
-        bundle_id=None,
-        container_sha256=None,
-        container_size=0,
-        case_number=None,
-        evidence_number=None,
-        case_from=None,
-        items=0,
-        bytes=0,
+    return _without_report(
+        display_name(os.fsencode(log)),
+        "failed",
+        _("a custody log without its container beside it"),
         reasons=["container-missing"],
-        message=_("a custody log without its container beside it"),
-        seconds=0.0,
-        report=None,
     )
 
 
 def unreadable_check(path: Path, reason: str) -> BundleCheck:
+    return _without_report(display_name(os.fsencode(path)), "unreadable", reason)
+
+
+def _without_report(
+    shown: str,
+    verdict: BundleVerdict,
+    message: str,
+    *,
+    reasons: Sequence[str] = (),
+    size: int = 0,
+    seconds: float = 0.0,
+) -> BundleCheck:
+    """A bundle that could not be verified far enough to have a report."""
     return BundleCheck(
-        path=display_name(os.fsencode(path)),
-        verdict="unreadable",
+        path=shown,
+        verdict=verdict,
         bundle_id=None,
         container_sha256=None,
-        container_size=0,
+        container_size=size,
         case_number=None,
         evidence_number=None,
         case_from=None,
         items=0,
         bytes=0,
-        reasons=[],
-        message=reason,
-        seconds=0.0,
+        reasons=list(reasons),
+        message=message,
+        seconds=round(seconds, 3),
         report=None,
     )
 
@@ -196,8 +202,10 @@ def check_bundle(
                 ),
                 then=gathered,
             )
-    except VerificationFailed as error:
-        return CheckedBundle(container, _failed_check(shown, size, error.message, started))
+    except VerificationFailed as error:  # not even readable as a bundle
+        failed = _without_report(shown, "failed", error.message, reasons=["unreadable-bundle"],
+                                 size=size, seconds=time.monotonic() - started)  # fmt: skip
+        return CheckedBundle(container, failed)
     except (UsageError, EnvironmentFailure) as error:
         return CheckedBundle(container, unreadable_check(container, error.message))
     except OSError as error:
@@ -207,8 +215,8 @@ def check_bundle(
     if report.verdict == "failed":
         verdict = "not-a-bundle" if _not_a_bundle(report) else "failed"
         if no_key:
-            message = _("{problems}; and no key opened it: {reason}").format(
-                problems=_("verification FAILED"), reason=message
+            message = _("verification FAILED, and no key given opens it: {reason}").format(
+                reason=message
             )
     elif no_key:
         verdict = "no-key"
@@ -232,25 +240,6 @@ def check_bundle(
     )
     items = gathered.items if verdict == "verified" and index_items else None
     return CheckedBundle(container, check, items)
-
-
-def _failed_check(shown: str, size: int, message: str, started: float) -> BundleCheck:
-    return BundleCheck(
-        path=shown,
-        verdict="failed",
-        bundle_id=None,
-        container_sha256=None,
-        container_size=size,
-        case_number=None,
-        evidence_number=None,
-        case_from=None,
-        items=0,
-        bytes=0,
-        reasons=["unreadable-bundle"],
-        message=message,
-        seconds=round(time.monotonic() - started, 3),
-        report=None,
-    )
 
 
 def _not_a_bundle(report: VerificationReport) -> bool:
@@ -334,10 +323,11 @@ class _WorkerKeys:
 _worker: dict[str, object] = {}
 
 
-def _start_worker(keys: _WorkerKeys) -> None:
-    # Ctrl-C reaches the whole process group: the parent stops the batch and says so; a
-    # worker only reads, so it leaves at once, without a traceback.
-    signal.signal(signal.SIGINT, _leave)
+def _start_worker(keys: _WorkerKeys, parent: int) -> None:
+    # Ctrl-C is the parent's to handle: workers start with it ignored (see
+    # _workers_starting) and the parent ends them when it stops. Should the parent die
+    # without doing so (SIGKILL), a worker notices and leaves rather than wait for ever.
+    threading.Thread(target=_leave_with, args=(parent,), daemon=True).start()
     _worker["key"] = (
         KeyMaterial(
             identities=tuple(pyrage.x25519.Identity.from_str(i) for i in keys.identities),
@@ -351,8 +341,10 @@ def _start_worker(keys: _WorkerKeys) -> None:
     _worker["skew_seconds"] = keys.skew_seconds
 
 
-def _leave(_signal: int, _frame: object) -> None:
-    os._exit(128 + signal.SIGINT)
+def _leave_with(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)  # the parent is gone: nobody wants the results
 
 
 def _check_in_worker(container: str, index_items: bool) -> CheckedBundle:
@@ -413,16 +405,20 @@ def _in_workers(
         max_workers=jobs,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_start_worker,
-        initargs=(keys,),
+        initargs=(keys, os.getpid()),
     )
     pending: dict[Future[CheckedBundle], Path] = {}
+    ours = set(multiprocessing.active_children())  # processes started before the pool
+    finished = False
     try:
         queue = iter(request.containers)
-        # A few bundles queued per worker: enough to keep each busy, few to cancel.
-        for path in queue:
-            pending[pool.submit(_check_in_worker, str(path), request.index_items)] = path
-            if len(pending) >= 2 * jobs:
-                break
+        # A few bundles queued per worker: enough to keep each busy, few to cancel. The
+        # first submissions start the workers.
+        with _workers_starting():
+            for path in queue:
+                pending[pool.submit(_check_in_worker, str(path), request.index_items)] = path
+                if len(pending) >= 2 * jobs:
+                    break
         while pending:
             done, _running = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
@@ -441,7 +437,11 @@ def _in_workers(
                     )
                     break
                 yield checked
+        finished = True
     finally:
+        if not finished:  # an error, Ctrl-C, or the caller stopped: workers only read
+            for worker in set(multiprocessing.active_children()) - ours:
+                worker.terminate()
         pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -491,6 +491,35 @@ def verify_folder(
         started_at=started,
         tool=TOOL,
     )
+
+
+@contextlib.contextmanager
+def _workers_starting() -> Iterator[None]:
+    """What the pool's workers inherit as they start (across exec):
+
+    - SIGINT ignored, which Python leaves ignored: a Ctrl-C at the terminal, which
+      reaches the whole process group, never interrupts a worker (while it imports, a
+      traceback). The parent alone handles Ctrl-C, and ends the workers. A Ctrl-C in
+      this window of a few milliseconds is lost; the next one works.
+    - /dev/null as stderr: a worker has nothing to tell the terminal (results and
+      errors come back through the pool), and a worker whose parent was killed while it
+      started prints no traceback there.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    quiet = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.dup2(quiet, 2)
+        yield
+    finally:
+        os.dup2(terminal, 2)
+        os.close(terminal)
+        os.close(quiet)
+        signal.signal(signal.SIGINT, previous)
 
 
 def _size(path: Path) -> int:

@@ -166,7 +166,7 @@ def register_bundle(
         appended, problem = None, None
         received_before = same.received_seq if same is not None else None
         if record is not None and received_before is None and outcome != "container-changed":
-            appended, problem = _record_receipt(record, checked, outcome)
+            appended, problem = _record_receipt(record, checked)
             if appended is not None:
                 register.set_custody(
                     row, appended.head_sha256, appended.event_count, appended.event.seq
@@ -211,7 +211,7 @@ def _again(
 
 
 def _record_receipt(
-    record: Recorder, checked: CheckedBundle, outcome: IngestOutcome
+    record: Recorder, checked: CheckedBundle
 ) -> tuple[AppendResult | None, str | None]:
     """The signed 'received' event; a log that cannot take it is reported, not fatal to
     the registration (the register says the event is missing)."""
