@@ -74,7 +74,9 @@ RegisterOption = typer.Option(
 LockTimeoutOption = typer.Option(
     "--lock-timeout", help="seconds to wait while another process writes to the register"
 )
-JobsOption = typer.Option("--jobs", "-j", help="bundles verified at once, each in its own process")
+JobsOption = typer.Option(
+    "--jobs", "-j", help="bundles verified at once: by this process and JOBS-1 worker processes"
+)
 JsonOption = typer.Option("--json", help="print one JSON document on stdout")
 QuietOption = typer.Option("--quiet", "-q", help="no progress bar")
 SkewOption = typer.Option(help="seconds a token may precede the acquisition's local time")

@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -363,33 +364,43 @@ def check_bundles(
 ) -> Generator[CheckedBundle, None, None]:
     """Verify every container of ``request``; yields each as it finishes.
 
+    ``jobs`` bundles are verified at once: one in this process, the others in ``jobs - 1``
+    worker processes. This process works too, rather than wait: a worker spends about
+    0.6 s of CPU importing before its first bundle, which small bundles never win back.
     ``progress`` counts bundles (items) and container bytes. Stopping the iteration early
-    (an error, Ctrl-C) cancels the bundles not yet started.
+    (an error, Ctrl-C) ends the workers and drops the bundles not yet verified.
     """
     progress = progress or SilentProgress()
     sizes = {path: _size(path) for path in request.containers}
     progress.start(len(sizes), sum(sizes.values()))
+    queue = deque(request.containers)
+    workers = min(request.jobs, len(queue)) - 1
     try:
-        if request.jobs <= 1 or len(request.containers) <= 1:
-            for path in request.containers:
-                checked = check_bundle(
-                    path,
-                    request.key,
-                    request.trusted,
-                    request.tsa_roots,
-                    request.skew_seconds,
-                    index_items=request.index_items,
-                )
-                progress.advance(items=1, nbytes=sizes[path])
-                yield checked
+        if workers < 1:
+            while queue:
+                yield _here(request, queue.popleft(), sizes, progress)
             return
-        yield from _in_workers(request, sizes, progress)
+        yield from _with_workers(request, queue, workers, sizes, progress)
     finally:
         progress.finish()
 
 
-def _in_workers(
-    request: BatchRequest, sizes: dict[Path, int], progress: Progress
+def _here(
+    request: BatchRequest, path: Path, sizes: dict[Path, int], progress: Progress
+) -> CheckedBundle:
+    """One bundle verified in this process."""
+    checked = check_bundle(path, request.key, request.trusted, request.tsa_roots,
+                           request.skew_seconds, index_items=request.index_items)  # fmt: skip
+    progress.advance(items=1, nbytes=sizes[path])
+    return checked
+
+
+def _with_workers(
+    request: BatchRequest,
+    queue: deque[Path],
+    workers: int,
+    sizes: dict[Path, int],
+    progress: Progress,
 ) -> Iterator[CheckedBundle]:
     key = request.key
     keys = _WorkerKeys(
@@ -400,27 +411,32 @@ def _in_workers(
         skew_seconds=request.skew_seconds,
         given=key is not None and not key.empty,
     )
-    jobs = min(request.jobs, len(request.containers))
     pool = ProcessPoolExecutor(
-        max_workers=jobs,
+        max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_start_worker,
         initargs=(keys, os.getpid()),
     )
     pending: dict[Future[CheckedBundle], Path] = {}
+
+    def hand_out() -> None:
+        # Two bundles queued per worker: enough to keep each busy, few to cancel.
+        while queue and len(pending) < 2 * workers:
+            path = queue.pop()  # from the back: this process takes from the front
+            pending[pool.submit(_check_in_worker, str(path), request.index_items)] = path
+
     ours = set(multiprocessing.active_children())  # processes started before the pool
     finished = False
     try:
-        queue = iter(request.containers)
-        # A few bundles queued per worker: enough to keep each busy, few to cancel. The
-        # first submissions start the workers.
-        with _workers_starting():
-            for path in queue:
-                pending[pool.submit(_check_in_worker, str(path), request.index_items)] = path
-                if len(pending) >= 2 * jobs:
-                    break
-        while pending:
-            done, _running = wait(pending, return_when=FIRST_COMPLETED)
+        with _workers_starting():  # the first submissions start the workers
+            hand_out()
+        while pending or queue:
+            done = {future for future in pending if future.done()}
+            if not done and queue:
+                yield _here(request, queue.popleft(), sizes, progress)
+                continue
+            if not done:
+                done, _running = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 path = pending.pop(future)
                 try:
@@ -431,11 +447,7 @@ def _in_workers(
                           "while checking {path}").format(path=display_name(os.fsencode(path)))
                     ) from None  # fmt: skip
                 progress.advance(items=1, nbytes=sizes[path])
-                for following in queue:
-                    pending[pool.submit(_check_in_worker, str(following), request.index_items)] = (
-                        following
-                    )
-                    break
+                hand_out()
                 yield checked
         finished = True
     finally:

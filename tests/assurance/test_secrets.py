@@ -20,8 +20,8 @@ tool ran, and the decrypted members of every bundle. Files the tool writes must 
 owner-only (0600; folders 0700); public keys are meant to be shared (0644). Without a
 working strace the tests are skipped, visibly.
 
-``lab ingest`` and ``lab verify-all`` run with ``--jobs 2``, so the worker processes
-they start, and the keys those receive, are watched too.
+``lab ingest`` and ``lab verify-all`` run with ``--jobs 2``, so the worker process
+they start, and the keys it receives, are watched too.
 
 Every command is a real ``python -m evidence_kit`` process with the argv a person would
 type; hidden prompts are answered through a pseudo-terminal once its echo is off.
@@ -893,14 +893,14 @@ def test_every_command_leaks_no_secret(
 
     # the lab: worker processes get the keys through their pipe, never argv or environment
     register = lab.out / "register.sqlite"
-    lab.run("lab ingest (identity, signed, two workers)", "lab", "ingest", a, b, *identity,
+    lab.run("lab ingest (identity, signed, --jobs 2)", "lab", "ingest", a, b, *identity,
             "--register", register, *signed, *actor, "--jobs", "2", "--json")  # fmt: skip
     lab.run("lab ingest (environment, signed by an environment key)", "lab", "ingest", b,
             "--register", register, "--sign", pem, *actor, "--json",
             env={**by_env, **sign_by_env})  # fmt: skip
-    lab.run("lab verify-all (passphrase file, two workers)", "lab", "verify-all", lab.out,
+    lab.run("lab verify-all (passphrase file, --jobs 2)", "lab", "verify-all", lab.out,
             "--passphrase-file", passphrase, "--jobs", "2", "--json", expect=4)  # fmt: skip
-    lab.run("lab verify-all (environment, two workers)", "lab", "verify-all", lab.out,
+    lab.run("lab verify-all (environment, --jobs 2)", "lab", "verify-all", lab.out,
             "--jobs", "2", env=by_env, expect=4)  # fmt: skip
     lab.run("lab verify-all: wrong passphrase", "lab", "verify-all", lab.out,
             "--passphrase-file", wrong, "--json", expect=4)  # fmt: skip

@@ -7,8 +7,10 @@ hold operating-system files and empty files that must link nothing.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -349,3 +351,38 @@ def test_the_register_holds_no_evidence_content_and_no_secret(
     assert marker not in data and passphrase.encode() not in data
     assert str(age_key.identity).encode() not in data
     assert hashlib.sha256(marker * 50).hexdigest().encode() in data  # digests, not content
+
+
+def test_hostile_names_reach_the_terminal_escaped_and_json_keeps_their_exact_bytes(
+    cli: Callable[..., Any], make_bundle: Callable[..., Bundle], age_key: AgeKey, tmp_path: Path
+) -> None:
+    names = [
+        b"red\x1b[31mALERT\x1b[0m.db",
+        b"two\nlines.db",
+        b"latin1-\xe9.db",
+        b"\xe2\x80\xaedb.exe",
+    ]
+    bundles = []
+    for index in range(2):
+        tree = tmp_path / f"tree{index}"
+        tree.mkdir()
+        for name in names:
+            with open(os.path.join(os.fsencode(tree), name), "wb") as handle:
+                handle.write(LEAKED_DB + name)  # the same content in both bundles, per name
+        bundles.append(make_bundle(tree, name=f"hostile{index}"))
+    register = tmp_path / "register.sqlite"
+    args = ("--register", register)
+    assert cli("lab", "ingest", *(b.container for b in bundles), "-i", age_key.identity_file,
+               *args).exit_code == 0  # fmt: skip
+    shown = cli("lab", "links", *args)
+    assert shown.exit_code == 0
+    assert "\x1b" not in shown.stderr and "\u202e" not in shown.stderr
+    assert "red\\x1b[31mALERT" in shown.stderr and "two\\nlines.db" in shown.stderr
+    assert "latin1-\\xe9.db" in shown.stderr and "\\u202edb.exe" in shown.stderr
+    report = json.loads(cli("lab", "links", *args, "--json").stdout)
+    originals = {
+        base64.b64decode(o["original_path_b64"]).rpartition(b"/")[2]
+        for group in report["groups"]
+        for o in group["occurrences"]
+    }
+    assert originals == set(names)

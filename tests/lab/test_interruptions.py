@@ -165,7 +165,7 @@ def test_the_parent_alone_stopped_leaves_no_worker_behind(
     )  # fmt: skip
     deadline = time.monotonic() + 30
     while len(group_left(process.pid)) < 3 and time.monotonic() < deadline:
-        time.sleep(0.05)  # the parent and its two workers (and the resource tracker)
+        time.sleep(0.05)  # the parent, its worker and the resource tracker
     assert len(group_left(process.pid)) >= 3
     process.send_signal(stop)
     _out, err = process.communicate(timeout=60)
