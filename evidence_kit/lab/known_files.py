@@ -152,26 +152,24 @@ def add_known_list(
                 digest.update(chunk)
     except FileNotFoundError:
         raise UsageError(_("no such hash list: {path}").format(path=hash_list)) from None
+    except IsADirectoryError:
+        raise UsageError(_("{path} is a folder, not a hash list").format(path=hash_list)) from None
     except OSError as error:
         raise EnvironmentFailure(
             _("cannot read {path}: {reason}").format(path=hash_list, reason=error.strerror)
         ) from None
     with open_register(register_path, create=True, lock_timeout=lock_timeout) as register:
-        earlier = register.known_list(digest.hexdigest())
-        if earlier is not None:
-            return KnownListResult(
-                register_file=str(register.path),
-                hash_list=earlier,
-                already_present=True,
-                warnings=register.warnings,
-            )
         with hash_list.open("rb") as handle, register.transaction():
-            list_format, entries = read_hash_list(handle, label)
-            added = register.add_known_list(label, digest.hexdigest(), list_format, entries)
+            # Looked up under the write lock: two runs adding one list add it once.
+            known = register.known_list(digest.hexdigest())
+            present = known is not None
+            if known is None:
+                list_format, entries = read_hash_list(handle, label)
+                known = register.add_known_list(label, digest.hexdigest(), list_format, entries)
         return KnownListResult(
             register_file=str(register.path),
-            hash_list=added,
-            already_present=False,
+            hash_list=known,
+            already_present=present,
             warnings=register.warnings,
         )
 

@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 
 from evidence_kit.errors import UsageError
-from evidence_kit.lab.known_files import read_hash_list
+from evidence_kit.lab.known_files import known_lists, read_hash_list
 from tests.conftest import AgeKey, Bundle, require_tool
 
 NAMES = ["hosts", "with space.dll", "back\\slash.sys", "new\nline.exe", "中文.txt", "-dash"]
@@ -167,3 +168,26 @@ def test_a_bad_list_adds_nothing_and_exits_2(cli: Callable[..., Any], tmp_path: 
     assert [entry["name"] for entry in listed["lists"]] == ["good.sha256"]
     missing = cli("lab", "known", "add", tmp_path / "nowhere.txt", "--register", register)
     assert missing.exit_code == 2 and "no such hash list" in missing.stderr
+
+
+def test_two_runs_adding_one_list_at_once_add_it_once(tmp_path: Path) -> None:
+    register = tmp_path / "register.sqlite"
+    hash_list = tmp_path / "os.sha256"
+    hash_list.write_text("".join(f"{index:064x}  file{index}\n" for index in range(20_000)))
+    command = [sys.executable, "-m", "evidence_kit", "lab", "known", "add", str(hash_list),
+               "--register", str(register), "--json"]  # fmt: skip
+    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for _ in range(2)]  # fmt: skip
+    outputs = [run.communicate(timeout=120) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], [err for _out, err in outputs]
+    present = sorted(json.loads(out)["already_present"] for out, _err in outputs)
+    assert present == [False, True]
+    listed = known_lists(register)
+    assert [(entry.name, entry.entries) for entry in listed.lists] == [("os.sha256", 20_000)]
+
+
+def test_a_folder_given_as_the_list_is_a_usage_error(
+    cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    result = cli("lab", "known", "add", tmp_path, "--register", tmp_path / "register.sqlite")
+    assert result.exit_code == 2 and "is a folder, not a hash list" in result.stderr
