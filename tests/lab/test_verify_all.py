@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -185,3 +189,37 @@ def test_the_installed_command_verifies_in_worker_processes(
     assert run.returncode == 0, run.stderr
     assert "3 bundles: 3 verified, 0 failed" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_a_person_at_a_terminal_sees_a_progress_bar_over_bundles(
+    bundles_of: Callable[..., dict[str, Bundle]], age_key: AgeKey
+) -> None:
+    bundles = bundles_of()
+    master, slave = pty.openpty()
+    # A terminal 100 columns wide (a new pseudo-terminal has none: tqdm would draw nothing)
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "evidence_kit", "lab", "verify-all",
+         str(bundles["seller"].container.parent), "-i", str(age_key.identity_file)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave,
+    )  # fmt: skip
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the other end closed
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert process.wait(timeout=120) == 0
+    text = seen.decode(errors="replace")
+    assert "verifying:" in text and "0/3" in text and "bundle/s" in text  # a bar over bundles
+    quiet = subprocess.run(
+        [sys.executable, "-m", "evidence_kit", "lab", "verify-all",
+         str(bundles["seller"].container.parent), "-i", str(age_key.identity_file)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert "0/3" not in quiet.stderr  # not a terminal: no bar
