@@ -21,10 +21,13 @@ Outcomes, by what the register held before:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import platform
-from collections.abc import Sequence
+import signal
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,7 +95,8 @@ def ingest_bundles(request: IngestRequest, progress: Progress | None = None) -> 
         try:
             for checked in checks:
                 try:
-                    done[checked.container] = register_bundle(register, checked, request.record)
+                    with _interruptions_held():
+                        done[checked.container] = register_bundle(register, checked, request.record)
                 except EvidenceKitError as error:
                     error.hint = _(
                         "{n} bundles were registered before this one; run lab ingest again "
@@ -110,6 +114,30 @@ def ingest_bundles(request: IngestRequest, progress: Progress | None = None) -> 
         tool=TOOL,
         warnings=register.warnings,
     )
+
+
+@contextlib.contextmanager
+def _interruptions_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM held while one bundle is written: the 'received' event is
+    appended inside the register's transaction, so an interruption between the two would
+    leave the custody log with an event the rolled-back register does not know of. One
+    that comes meanwhile takes effect as soon as the transaction is committed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {
+        number: signal.signal(number, lambda received, _frame: caught.append(received))
+        for number in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            if handler is not None:
+                signal.signal(number, handler)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def register_bundle(

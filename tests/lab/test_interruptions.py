@@ -152,7 +152,7 @@ def test_the_parent_alone_stopped_leaves_no_worker_behind(
     SIGKILL, which nothing can catch, the workers notice their parent is gone and leave."""
     work = tmp_path / "work"
     shutil.copytree(store, work)
-    for _round in range(3):  # many more bundles: the run outlasts the signal
+    for _round in range(15):  # many more bundles (384): the run outlasts the signal
         for container in list(work.glob("b*.zip")):
             for suffix in (".zip", ".custody.jsonl"):
                 source = container.with_suffix(suffix) if suffix == ".zip" else \
