@@ -15,7 +15,9 @@ from evidence_kit.lab.register import DEFAULT_LOCK_TIMEOUT, open_register
 from evidence_kit.naming import display_name
 from evidence_kit.sources.filesystem import FILE_FLAGS, open_readonly, read_chunk
 
-_DIGEST = re.compile(r"(?:(md5|sha1|sha256|sha512):)?([0-9a-fA-F]+)")
+_ALGORITHMS = "|".join(ALGORITHM_BY_LENGTH.values())
+_DIGEST = re.compile(rf"(?:({_ALGORITHMS}):)?([0-9a-fA-F]+)")
+_NAMED = re.compile(rf"(?:{_ALGORITHMS}):.*")  # ALGORITHM:... is a digest, never a file
 _CHUNK = 1 << 20
 
 
@@ -65,7 +67,7 @@ def find_content(
     digest (``HEX`` or ``ALGORITHM:HEX``)."""
     file: str | None = None
     given = Path(query)
-    if not re.fullmatch(r"(md5|sha1|sha256|sha512):.*", query) and os.path.lexists(given):
+    if not _NAMED.fullmatch(query) and os.path.lexists(given):
         if not given.is_file():
             raise UsageError(
                 _("{path} is not a regular file").format(path=display_name(os.fsencode(given)))
