@@ -491,6 +491,14 @@ def _bring_up_to_date(register: Register, connection: sqlite3.Connection, *, cre
         _check_kind(register)
         return
     if not create:
+        if version == 0 and not _has_tables(connection, path):
+            # What a first lab ingest leaves when it is stopped before its schema commits.
+            raise UsageError(
+                _("the register {path} is empty: nothing was ever ingested into it").format(
+                    path=path
+                ),
+                hint=_("Run lab ingest first, or give --register."),
+            )
         raise RegisterUnusable(
             _("the register {path} has schema version {found} and needs an upgrade").format(
                 path=path, found=version
@@ -500,15 +508,11 @@ def _bring_up_to_date(register: Register, connection: sqlite3.Connection, *, cre
     with register.transaction():
         # Read again under the write lock: another process may have just done this.
         version = int(connection.execute("PRAGMA user_version").fetchone()[0])
-        if version == 0:
-            tables = connection.execute(
-                "SELECT COUNT(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
-            ).fetchone()[0]
-            if tables:
-                raise RegisterUnusable(
-                    _("{path} is an SQLite database, but not an evidence-kit register; it "
-                      "was left as it was").format(path=path)
-                )  # fmt: skip
+        if version == 0 and _has_tables(connection, path):
+            raise RegisterUnusable(
+                _("{path} is an SQLite database, but not an evidence-kit register; it "
+                  "was left as it was").format(path=path)
+            )  # fmt: skip
         apply_migrations(connection, version)
         if version == 0:
             connection.execute(
@@ -516,6 +520,14 @@ def _bring_up_to_date(register: Register, connection: sqlite3.Connection, *, cre
                 (REGISTER_KIND, _utc_now(), f"{TOOL.name} {TOOL.version}"),
             )
     _check_kind(register)
+
+
+def _has_tables(connection: sqlite3.Connection, path: Path) -> bool:
+    with _sqlite_errors(path):
+        row = connection.execute(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+        ).fetchone()
+    return bool(row[0])
 
 
 def apply_migrations(connection: sqlite3.Connection, version: int) -> int:

@@ -94,6 +94,30 @@ def test_the_schema_in_docs_lab_md_is_the_schema_the_code_creates(tmp_path: Path
     assert f"schema version {SCHEMA_VERSION}" in doc
 
 
+def test_a_register_left_empty_by_a_stopped_first_ingest_is_taken_up_by_the_next(
+    cli: Callable[..., Any],
+    bundles_of: Callable[..., dict[str, Bundle]],
+    age_key: AgeKey,
+    tmp_path: Path,
+) -> None:
+    # A first ingest stopped after it created the file, before its schema committed.
+    path = tmp_path / "register.sqlite"
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for args in (("lab", "links"), ("lab", "find", "0" * 64)):
+        result = cli(*args, "--register", path)
+        assert result.exit_code == 2, (args, result.stderr)
+        assert "is empty: nothing was ever ingested" in result.stderr
+        assert "Run lab ingest first" in result.stderr
+    assert path.read_bytes() == b""
+    seller = bundles_of("seller")["seller"]
+    result = cli("lab", "ingest", seller.container, "-i", age_key.identity_file, "--register",
+                 path)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert set(schema(path)) == set(TABLES)
+    assert len(table_rows(path, "bundles")) == 1
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
 @pytest.mark.parametrize(
     "content",
     [b"this is not a database, it is a text file\n" * 100, os.urandom(8192)],
