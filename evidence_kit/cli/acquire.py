@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import threading
+import time
 import tomllib
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -18,6 +19,7 @@ import typer
 from evidence_kit import keys
 from evidence_kit.acquire import DEFAULT_WINDOW, AcquireRequest, ImageRequest, acquire
 from evidence_kit.cli.console import emit_json, plain, reported_errors, say, show_facts, stderr
+from evidence_kit.cli.interrupts import answers_once, interrupt_once, work_done
 from evidence_kit.cli.keyoptions import (
     SignOption,
     SignPassphraseOption,
@@ -36,6 +38,7 @@ from evidence_kit.models import AcquireResult, CaseInfo
 from evidence_kit.progress import Progress
 from evidence_kit.timestamps import configured_tsas, trusted_roots
 
+FORCE_AFTER_SECONDS = 1.0
 REQUIRED_FIELDS = ("case_number", "evidence_number", "examiner")
 OPTIONAL_FIELDS = ("description", "notes", "location")
 FIELD_LABELS = {
@@ -158,19 +161,27 @@ class StopOnRequest:
     and locks' own code and leave one held, so that the clean-up waits for ever. So the
     signal only sets a flag, and the progress reports (between two chunks, on the main
     thread, where no lock is held) turn it into KeyboardInterrupt. Before the pipeline
-    starts and after it finished no thread runs, and the signal interrupts at once; a
-    second signal always does.
+    starts and after it finished no thread runs, and the signal interrupts at once. A
+    signal that comes when the first has waited :data:`FORCE_AFTER_SECONDS` for a report
+    (a read stuck on a failing disk) interrupts at once too; the quick repeats of someone
+    pressing Ctrl-C several times only wait with the first.
     """
 
-    def __init__(self, inner: Progress) -> None:
+    def __init__(self, inner: Progress, *, once: bool = False) -> None:
         self._inner = inner
         self.requested = False
+        self._requested_at = 0.0
         self._at_once = True
+        self._once = once  # then the interruption also ends listening (see cli.interrupts)
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
-        if self._at_once or self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
+        if self._at_once:
+            self._interrupt()
+        if not self.requested:
+            self.requested = True
+            self._requested_at = time.monotonic()
+        elif time.monotonic() - self._requested_at >= FORCE_AFTER_SECONDS:
+            self._interrupt()
 
     def start(self, total_items: int, total_bytes: int) -> None:
         self._inner.start(total_items, total_bytes)
@@ -179,20 +190,25 @@ class StopOnRequest:
     def advance(self, items: int = 0, nbytes: int = 0, errors: int = 0) -> None:
         self._inner.advance(items, nbytes, errors)
         if self.requested:
-            raise KeyboardInterrupt
+            self._interrupt()
 
     def finish(self) -> None:
         self._at_once = True
         self._inner.finish()
         if self.requested:
-            raise KeyboardInterrupt
+            self._interrupt()
+
+    def _interrupt(self) -> None:
+        if self._once:
+            interrupt_once()
+        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
 def stopping_on_signals(progress: Progress) -> Iterator[StopOnRequest]:
     """SIGINT and SIGTERM handled by a :class:`StopOnRequest` (main thread only), the
     previous handlers back afterwards."""
-    stop = StopOnRequest(progress)
+    stop = StopOnRequest(progress, once=answers_once())
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
@@ -201,7 +217,8 @@ def stopping_on_signals(progress: Progress) -> Iterator[StopOnRequest]:
         yield stop
     finally:
         for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            if signal.getsignal(sig) == stop.handle:  # else: no longer listening
+                signal.signal(sig, handler)
 
 
 def acquire_command(
@@ -306,6 +323,7 @@ def acquire_command(
             progress = progress_for(_("acquiring"), quiet=quiet or json)
             with stopping_on_signals(progress) as stop:
                 result: AcquireResult | None = acquire(request, stop)
+            work_done()
         except KeyboardInterrupt:
             if _identity(out) in (None, before):
                 raise  # nothing reached --out: "interrupted: nothing was left"

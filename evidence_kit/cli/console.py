@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
+from evidence_kit.cli.interrupts import command_runs, interrupt_once, work_done
 from evidence_kit.cli.keyoptions import secrets_out_of_environment
 from evidence_kit.errors import EvidenceKitError, ExitCode
 from evidence_kit.i18n import _
@@ -46,13 +47,14 @@ def show_facts(rows: list[tuple[str, str]]) -> None:
 
 @contextlib.contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM stops the command as Ctrl-C does (KeyboardInterrupt), so its clean-up runs:
-    a half-written file removed, worker processes ended."""
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    """SIGTERM stops the command as Ctrl-C does (KeyboardInterrupt, then both ignored), so
+    its clean-up runs: a half-written file removed, worker processes ended."""
+    previous = signal.signal(signal.SIGTERM, interrupt_once)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if signal.getsignal(signal.SIGTERM) is interrupt_once:  # else: no longer listening
+            signal.signal(signal.SIGTERM, previous)
 
 
 def emit_json(record: Record) -> None:
@@ -67,11 +69,17 @@ def reported_errors(*, json: bool = False, interrupted: str | None = None) -> It
 
     With ``json`` an :class:`ErrorReport` is the one document on stdout. Every command
     runs inside this frame, with the secret variables out of the environment.
-    ``interrupted`` is what Ctrl-C leaves behind, when that is not "nothing".
+    ``interrupted`` is what Ctrl-C leaves behind, when that is not "nothing". In the
+    ``evidence-kit`` program a Ctrl-C held while it started interrupts as the body begins,
+    and once the body has ended Ctrl-C is ignored (:mod:`evidence_kit.cli.interrupts`).
     """
     try:
-        with secrets_out_of_environment():
-            yield
+        try:
+            command_runs()
+            with secrets_out_of_environment():
+                yield
+        finally:
+            work_done()  # what follows only reports: a Ctrl-C now would cut it short
     except EvidenceKitError as error:
         say(_("error: {message}").format(message=error.message), style="bold red")
         if error.hint:

@@ -121,7 +121,8 @@ def _interruptions_held() -> Iterator[None]:
     """Ctrl-C and SIGTERM held while one bundle is written: the 'received' event is
     appended inside the register's transaction, so an interruption between the two would
     leave the custody log with an event the rolled-back register does not know of. One
-    that comes meanwhile takes effect as soon as the transaction is committed."""
+    that comes meanwhile is delivered, to the handler it would have met, as soon as the
+    transaction is committed."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -137,7 +138,7 @@ def _interruptions_held() -> Iterator[None]:
             if handler is not None:
                 signal.signal(number, handler)
     if caught:
-        raise KeyboardInterrupt
+        signal.raise_signal(caught[0])
 
 
 def register_bundle(
