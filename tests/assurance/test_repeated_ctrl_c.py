@@ -8,9 +8,9 @@ nothing says it was interrupted) or 130 with exactly one line saying what the
 interruption left; and what it says holds (acquire: nothing at the output path, or the
 complete bundle).
 
-A Ctrl-C while the modules load is held until they have loaded (a KeyboardInterrupt
-raised inside pydantic's schema building surfaced as a SchemaError traceback): some
-moments fall there on purpose.
+A Ctrl-C while the modules load or Typer reads the command line is held until the
+command's body begins (a KeyboardInterrupt raised inside pydantic's schema building
+surfaced as a SchemaError traceback): some moments fall there on purpose.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -38,7 +39,7 @@ SEED = 20261129
 FIGURE = "crash: Ctrl-C pressed every 20 ms from a random moment"
 PRESS_EVERY = 0.02
 PRESS_FOR = 3.0
-EARLIEST = 0.25  # past the interpreter's own start-up, before evidence-kit's code runs
+EARLIEST = 0.3  # past the interpreter's own start-up, where no code of ours can answer yet
 
 
 @dataclass(frozen=True)
@@ -183,8 +184,7 @@ def test_verify_and_extract_pressed_again_and_again_stop_once(
         pass
 
     def empty_destination() -> None:
-        if dest.exists():
-            subprocess.run(["rm", "-rf", str(dest)], check=True)
+        shutil.rmtree(dest, ignore_errors=True)
 
     def no_more(_pressed: Pressed) -> list[str]:
         return []
