@@ -51,7 +51,6 @@ from evidence_kit.lab.register import DEFAULT_LOCK_TIMEOUT
 from evidence_kit.timestamps import DEFAULT_SKEW_SECONDS, trusted_roots
 
 REGISTER_ENV = "EVIDENCE_KIT_REGISTER"
-REGISTER_UNCHANGED = _("interrupted: the register was not changed")
 
 lab_app = typer.Typer(
     help="The lab: verify many bundles, keep a register of what was received, find the "
@@ -303,6 +302,11 @@ def _show_verify_all(result: VerifyAllResult) -> None:
             n=result.other_files))  # fmt: skip
 
 
+def _register_unchanged() -> str:
+    """What a Ctrl-C leaves after a lab command that reads, or writes in one transaction."""
+    return _("interrupted: the register was not changed")
+
+
 def _attention_first(check: BundleCheck) -> tuple[int, str]:
     order = ["failed", "unreadable", "no-key", "intact", "not-a-bundle", "verified"]
     return order.index(check.verdict), check.path
@@ -318,7 +322,7 @@ def find_command(
     json: Annotated[bool, JsonOption] = False,
 ) -> None:
     """Which registered bundles, cases and original paths hold this content."""
-    with reported_errors(json=json, interrupted=REGISTER_UNCHANGED):
+    with reported_errors(json=json, interrupted=_register_unchanged()):
         result = find_content(register, query, lock_timeout=lock_timeout)
     if json:
         emit_json(result)
@@ -384,7 +388,7 @@ def links_command(
     json: Annotated[bool, JsonOption] = False,
 ) -> None:
     """Items found in more than one bundle or case, grouped by content."""
-    with reported_errors(json=json, interrupted=REGISTER_UNCHANGED):
+    with reported_errors(json=json, interrupted=_register_unchanged()):
         result = find_links(register, case=case, min_size=min_size, lock_timeout=lock_timeout)
     if json:
         emit_json(result)
@@ -425,7 +429,7 @@ def known_add_command(
     json: Annotated[bool, JsonOption] = False,
 ) -> None:
     """Add a hash list of known files (operating-system files and the like)."""
-    with reported_errors(json=json, interrupted=REGISTER_UNCHANGED):
+    with reported_errors(json=json, interrupted=_register_unchanged()):
         result = add_known_list(register, hash_list, name=name, lock_timeout=lock_timeout)
     if json:
         emit_json(result)
@@ -447,7 +451,7 @@ def known_list_command(
     json: Annotated[bool, JsonOption] = False,
 ) -> None:
     """The known-file lists the register holds."""
-    with reported_errors(json=json, interrupted=REGISTER_UNCHANGED):
+    with reported_errors(json=json, interrupted=_register_unchanged()):
         result = known_lists(register, lock_timeout=lock_timeout)
     if json:
         emit_json(result)
