@@ -53,10 +53,14 @@ class Pressed:
         return [line for line in self.stderr.splitlines() if line.startswith("interrupted")]
 
 
-def press_again_and_again(argv: Sequence[str], cwd: Path, after: float) -> Pressed:
+def child_env() -> dict[str, str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("EVIDENCE_KIT_DEBUG", None)
-    process = subprocess.Popen([*CLI, *argv], cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+    return env
+
+
+def press_again_and_again(argv: Sequence[str], cwd: Path, after: float) -> Pressed:
+    process = subprocess.Popen([*CLI, *argv], cwd=cwd, env=child_env(), stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
     time.sleep(after)
     presses = 0
@@ -91,8 +95,7 @@ def judged(pressed: Pressed) -> tuple[str, list[str]]:
 
 def timed(argv: Sequence[str], cwd: Path) -> float:
     started = time.monotonic()
-    subprocess.run([*CLI, *argv], cwd=cwd, check=True, capture_output=True,
-                   env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+    subprocess.run([*CLI, *argv], cwd=cwd, check=True, capture_output=True, env=child_env())
     return time.monotonic() - started
 
 
